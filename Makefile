@@ -1,0 +1,59 @@
+# minifast's set-up and test commands. Each target does all of its own set-up:
+# a virtual environment in .venv (torch's CPU wheel 2.13.0 first, so nothing pulls a CUDA
+# build), the package in editable mode with its dev and text extras, and the data.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+PIP   := .venv/bin/pip
+TORCH ?= torch==2.13.0
+# The course data shipped beside a checkout (official MNIST IDX files, Imagenette sample,
+# IMDB texts); users elsewhere get the data downloaded by minifast.datasets instead.
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)),)
+export MINIFAST_DATA ?= $(SHARED_DATA)
+endif
+FLAGS ?=
+
+.PHONY: help venv data test lab export clean-nbs check-export train
+
+help:
+	@echo "make lab    - set everything up and open the course in JupyterLab"
+	@echo "make test   - set everything up and run the test suite (every notebook)"
+	@echo "make export - export the notebooks into the minifast package"
+
+venv: .venv/.installed
+
+.venv/.installed: settings.ini setup.py
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+# Fashion-MNIST: Debian packages the official IDX files; minifast.datasets finds them in
+# /usr/share/datasets/fashion-mnist. Without root or apt, minifast downloads them instead.
+data:
+	@if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	      || echo "note: could not install dataset-fashion-mnist; minifast will download Fashion-MNIST"; \
+	  else echo "note: dataset-fashion-mnist not installed; minifast will download Fashion-MNIST"; fi; \
+	fi
+
+export: venv
+	.venv/bin/nbdev_export
+
+# The package must be exactly what the notebooks export.
+check-export: venv
+	.venv/bin/nbdev_export
+	@if [ -n "$$(git status --porcelain -- minifast 2>/dev/null)" ]; then \
+	  echo "minifast/ differs from the notebooks: run 'make export' and commit"; \
+	  git status --porcelain -- minifast; exit 1; fi
+
+clean-nbs: venv
+	.venv/bin/nbdev_clean
+
+test: venv data check-export
+	$(PY) tools/run_tests.py $(if $(FLAGS),--flags "$(FLAGS)")
+
+lab: venv data
+	.venv/bin/jupyter lab nbs
