@@ -16,6 +16,7 @@ FLAGS ?=
 .PHONY: help venv data test lab export clean-nbs check-export train
 
 help:
+	@echo "make train  - set everything up and train the default image classifier (minifast_train)"
 	@echo "make lab    - set everything up and open the course in JupyterLab"
 	@echo "make test   - set everything up and run the test suite (every notebook)"
 	@echo "make export - export the notebooks into the minifast package"
@@ -57,3 +58,8 @@ test: venv data check-export
 
 lab: venv data
 	.venv/bin/jupyter lab nbs
+
+# The main job: train an image classifier on Fashion-MNIST with the default settings,
+# saving weights, curves and the final accuracy under out/. ARGS passes options through.
+train: venv data
+	.venv/bin/minifast_train --out out $(ARGS)
