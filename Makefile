@@ -13,21 +13,22 @@ export MINIFAST_DATA ?= $(SHARED_DATA)
 endif
 FLAGS ?=
 
-.PHONY: help venv data test lab export clean-nbs check-export train
+.PHONY: help venv data test lab export clean-nbs check-export train bench
 
 help:
 	@echo "make train  - set everything up and train the default image classifier (minifast_train)"
 	@echo "make lab    - set everything up and open the course in JupyterLab"
 	@echo "make test   - set everything up and run the test suite (every notebook)"
 	@echo "make export - export the notebooks into the minifast package"
+	@echo "make bench  - run the speed benchmarks in bench/ (ratios against PyTorch references)"
 
 venv: .venv/.installed
 
 .venv/.installed: settings.ini setup.py
 	test -x $(PY) || python3 -m venv .venv
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "$(TORCH)"
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -qq --upgrade pip
+	$(PIP) install -qq "$(TORCH)"
+	$(PIP) install -qq -e ".[dev]"
 	touch $@
 
 # Fashion-MNIST: Debian packages the official IDX files; minifast.datasets finds them in
@@ -58,6 +59,10 @@ test: venv data check-export
 
 lab: venv data
 	.venv/bin/jupyter lab nbs
+
+# Speed checks: each script alternates minifast and its reference in one process and prints ratios.
+bench: venv data
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 # The main job: train an image classifier on Fashion-MNIST with the default settings,
 # saving weights, curves and the final accuracy under out/. ARGS passes options through.

@@ -6,12 +6,12 @@
 __all__ = ['test', 'test_eq', 'test_ne', 'near', 'test_near', 'test_fail', 'listify', 'setify', 'compose', 'camel2snake',
            'ListContainer', 'default_device', 'to_device']
 
-# %% ../nbs/01_matmul.ipynb #f1a6b971
+# %% ../nbs/01_matmul.ipynb #a30cab7c
 import operator, re
 from collections.abc import Iterable, Generator
 import torch
 
-# %% ../nbs/01_matmul.ipynb #000bc006
+# %% ../nbs/01_matmul.ipynb #cc460291
 def test(a, b, cmp, cname=None):
     "Assert that `cmp(a, b)` holds, naming the comparison and both values if it does not."
     if cname is None: cname = cmp.__name__
@@ -48,7 +48,7 @@ def test_fail(f, contains=None, exc=Exception):
         return e
     raise AssertionError(f"expected {exc.__name__} to be raised")
 
-# %% ../nbs/01_matmul.ipynb #1476547f
+# %% ../nbs/01_matmul.ipynb #8c8a87d1
 def listify(o):
     "Turn `o` into a list: None becomes [], a string or tensor stays one item, other iterables are expanded."
     if o is None: return []
@@ -74,7 +74,7 @@ def camel2snake(name):
     s1 = re.sub(_camel_re1, r'\1_\2', name)
     return re.sub(_camel_re2, r'\1_\2', s1).lower()
 
-# %% ../nbs/01_matmul.ipynb #c0ed5c46
+# %% ../nbs/01_matmul.ipynb #f254b1f6
 class ListContainer:
     "A list indexable by an int, a slice, a list of ints or a boolean mask, with a short repr."
     def __init__(self, items): self.items = listify(items)
@@ -95,7 +95,7 @@ class ListContainer:
         res = f'{self.__class__.__name__} ({len(self)} items)\n{self.items[:10]}'
         return res[:-1] + '...]' if len(self) > 10 else res
 
-# %% ../nbs/01_matmul.ipynb #a592f74a
+# %% ../nbs/01_matmul.ipynb #c6a7ffb8
 def default_device():
     "The device minifast trains on by default: `cuda` when available, else `cpu`."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
