@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['test', 'test_eq', 'test_ne', 'near', 'test_near', 'test_fail', 'listify', 'setify', 'compose', 'camel2snake',
-           'ListContainer', 'default_device', 'to_device']
+           'ListContainer', 'default_device', 'to_device', 'torch_threads']
 
-# %% ../nbs/01_matmul.ipynb #a30cab7c
+# %% ../nbs/01_matmul.ipynb #a321fe25
 import operator, re
+from contextlib import contextmanager
 from collections.abc import Iterable, Generator
 import torch
 
-# %% ../nbs/01_matmul.ipynb #cc460291
+# %% ../nbs/01_matmul.ipynb #424514ec
 def test(a, b, cmp, cname=None):
     "Assert that `cmp(a, b)` holds, naming the comparison and both values if it does not."
     if cname is None: cname = cmp.__name__
@@ -48,7 +49,7 @@ def test_fail(f, contains=None, exc=Exception):
         return e
     raise AssertionError(f"expected {exc.__name__} to be raised")
 
-# %% ../nbs/01_matmul.ipynb #8c8a87d1
+# %% ../nbs/01_matmul.ipynb #b649b89d
 def listify(o):
     "Turn `o` into a list: None becomes [], a string or tensor stays one item, other iterables are expanded."
     if o is None: return []
@@ -74,7 +75,7 @@ def camel2snake(name):
     s1 = re.sub(_camel_re1, r'\1_\2', name)
     return re.sub(_camel_re2, r'\1_\2', s1).lower()
 
-# %% ../nbs/01_matmul.ipynb #f254b1f6
+# %% ../nbs/01_matmul.ipynb #07f371c4
 class ListContainer:
     "A list indexable by an int, a slice, a list of ints or a boolean mask, with a short repr."
     def __init__(self, items): self.items = listify(items)
@@ -95,7 +96,7 @@ class ListContainer:
         res = f'{self.__class__.__name__} ({len(self)} items)\n{self.items[:10]}'
         return res[:-1] + '...]' if len(self) > 10 else res
 
-# %% ../nbs/01_matmul.ipynb #c6a7ffb8
+# %% ../nbs/01_matmul.ipynb #ccefd000
 def default_device():
     "The device minifast trains on by default: `cuda` when available, else `cpu`."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -107,3 +108,13 @@ def to_device(o, device=None):
     if isinstance(o, dict): return {k: to_device(v, device) for k, v in o.items()}
     if isinstance(o, (list, tuple)): return type(o)(to_device(v, device) for v in o)
     return o
+
+# %% ../nbs/01_matmul.ipynb #9888bd41
+@contextmanager
+def torch_threads(n):
+    "Run the enclosed block with PyTorch's CPU ops on `n` threads, restoring the previous count afterwards."
+    if n < 1: raise ValueError(f"torch_threads needs at least one thread, got {n}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)

@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['Dataset', 'Sampler', 'collate', 'DataLoader', 'get_dls', 'fit']
 
-# %% ../nbs/03a_dataloader.ipynb #b0fe26ff
+# %% ../nbs/03a_dataloader.ipynb #ede67a33
 import numbers
 import torch
 from .core import *
 from .losses import accuracy
 
-# %% ../nbs/03a_dataloader.ipynb #6344355e
+# %% ../nbs/03a_dataloader.ipynb #73aa12ef
 def _take(o, idx):
     "Index `o` with an int or a collection of indices; lists and tuples are indexed item by item."
     if isinstance(idx, numbers.Integral) or isinstance(o, torch.Tensor): return o[idx]
@@ -33,7 +33,7 @@ class Dataset:
         return isinstance(self.x, torch.Tensor) and isinstance(self.y, torch.Tensor)
     def __repr__(self): return f"{self.__class__.__name__}({len(self)} items)"
 
-# %% ../nbs/03a_dataloader.ipynb #c704b972
+# %% ../nbs/03a_dataloader.ipynb #66780f79
 def _check_bs(bs):
     if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs <= 0:
         raise ValueError(f"bs (batch size) must be a positive integer, got {bs!r}")
@@ -51,7 +51,7 @@ class Sampler:
         idxs = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
         for i in range(0, len(self) * self.bs, self.bs): yield idxs[i:i + self.bs]
 
-# %% ../nbs/03a_dataloader.ipynb #9c31de59
+# %% ../nbs/03a_dataloader.ipynb #11e29942
 def collate(batch):
     "Combine a list of samples into a batch: tuples field by field, tensors stacked, numbers into a tensor, anything else a list."
     if not len(batch): raise ValueError("collate got an empty batch: the sampler yielded no indices")
@@ -64,7 +64,7 @@ def collate(batch):
     if isinstance(first, numbers.Number): return torch.tensor(batch)
     return list(batch)
 
-# %% ../nbs/03a_dataloader.ipynb #6b5b8a4f
+# %% ../nbs/03a_dataloader.ipynb #aecdaa94
 class DataLoader:
     "Iterates over `ds` in batches of `bs` (shuffled if `shuffle`), collating samples with `collate_fn`."
     def __init__(self, ds, bs=64, shuffle=False, sampler=None, collate_fn=collate, drop_last=False):
@@ -82,7 +82,7 @@ class DataLoader:
                 idxs = idxs.tolist() if isinstance(idxs, torch.Tensor) else list(idxs)
                 yield self.collate_fn([self.ds[i] for i in idxs])
 
-# %% ../nbs/03a_dataloader.ipynb #4d415545
+# %% ../nbs/03a_dataloader.ipynb #3f15135b
 def get_dls(train_ds, valid_ds, bs, **kwargs):
     "Training `DataLoader` (shuffled, batch `bs`) and validation `DataLoader` (in order, batch `2*bs`)."
     # validation must see every item, so a `drop_last` meant for training is not passed on to it
@@ -90,7 +90,7 @@ def get_dls(train_ds, valid_ds, bs, **kwargs):
     return (DataLoader(train_ds, bs=bs, shuffle=True, **kwargs),
             DataLoader(valid_ds, bs=bs * 2, shuffle=False, **valid_kwargs))
 
-# %% ../nbs/03a_dataloader.ipynb #37b182bd
+# %% ../nbs/03a_dataloader.ipynb #09be1917
 def _evaluate(model, loss_func, dl):
     "Mean loss and accuracy over every item `dl` yields, with each batch weighted by its size."
     model.eval()

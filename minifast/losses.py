@@ -5,23 +5,23 @@
 # %% auto #0
 __all__ = ['logsumexp', 'log_softmax', 'nll', 'cross_entropy', 'accuracy']
 
-# %% ../nbs/03_minibatch_training.ipynb #5627244f
+# %% ../nbs/03_minibatch_training.ipynb #0adb4519
 import torch
 from .core import *
 
-# %% ../nbs/03_minibatch_training.ipynb #037aee96
+# %% ../nbs/03_minibatch_training.ipynb #8288a5f0
 def logsumexp(x):
     "Stable `log(exp(x).sum(-1))`: shift by the row maximum so no `exp` overflows."
     a = x.max(-1, keepdim=True)[0]
     a = torch.where(a.isfinite(), a, torch.zeros_like(a))
     return a.squeeze(-1) + (x - a).exp().sum(-1).log()
 
-# %% ../nbs/03_minibatch_training.ipynb #2315f2fe
+# %% ../nbs/03_minibatch_training.ipynb #c8243480
 def log_softmax(x):
     "Log of the softmax over the last axis, computed as `x - logsumexp(x)` so large logits stay finite."
     return x - logsumexp(x).unsqueeze(-1)
 
-# %% ../nbs/03_minibatch_training.ipynb #558e2465
+# %% ../nbs/03_minibatch_training.ipynb #e7ec6649
 def nll(log_probs, target):
     "Mean negative log likelihood: minus the average log-probability given to the correct class."
     if log_probs.ndim != 2 or target.ndim != 1 or len(log_probs) != len(target):
@@ -33,7 +33,7 @@ def cross_entropy(logits, target):
     "Cross-entropy loss of raw `logits` against integer class `target`s: `nll(log_softmax(logits), target)`."
     return nll(log_softmax(logits), target)
 
-# %% ../nbs/03_minibatch_training.ipynb #022b0cbc
+# %% ../nbs/03_minibatch_training.ipynb #0c82b4d8
 def accuracy(out, yb):
     "Fraction of rows of `out` whose highest-scoring class equals the target in `yb`."
     return (out.argmax(dim=1) == yb).float().mean()
