@@ -206,7 +206,7 @@ class Learner:
     def __repr__(self):
         return f"{type(self).__name__}(model={type(self.model).__name__}, opt_func={getattr(self.opt_func, '__name__', self.opt_func)}, lr={self.lr}, cbs={[cb.name for cb in self.cbs]})"
 
-# %% ../nbs/04_callbacks.ipynb #e53a0580
+# %% ../nbs/04_callbacks.ipynb #04d063eb
 def _metric_name(m):
     m = getattr(m, 'func', m)  # a functools.partial
     return getattr(m, '__name__', type(m).__name__)
@@ -258,3 +258,6 @@ class AvgStatsCallback(Callback):
             if s.count: rec.update({f'{phase}_{n}': v for n, v in zip(s.names, s.avg_stats)})
         self.history.append(rec)
         if self.verbose: print(f"epoch {self.learn.epoch}: {self.train_stats}  {self.valid_stats}")
+    def valid_metric(self, i=0):
+        "The last epoch's validation average of metric `i` (the first metric, usually accuracy, by default)."
+        return self.valid_stats.avg_stats[1 + i]

@@ -9,14 +9,13 @@ __all__ = ['UNK', 'PAD', 'BOS', 'EOS', 'FLD', 'TK_REP', 'TK_WREP', 'TK_UP', 'TK_
            'TokenizeProcessor', 'TextList', 'col_labeler', 'col_splitter', 'NumericalizeProcessor', 'LM_PreLoader',
            'SortSampler', 'SortishSampler', 'pad_collate', 'lm_databunchify', 'clas_databunchify']
 
-# %% ../nbs/12_text.ipynb #2024b09f
+# %% ../nbs/12_text.ipynb #423fc56a
 import re, html, os, csv, multiprocessing
 from functools import partial
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import torch
-import spacy
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import DataLoader
@@ -90,12 +89,16 @@ def add_eos_bos(x):
 # all-caps must be detected before deal_caps lower-cases every token
 default_post_rules = [replace_all_caps, deal_caps, add_eos_bos]
 
-# %% ../nbs/12_text.ipynb #da52b266
+# %% ../nbs/12_text.ipynb #81e8d4a9
 _tokenizers = {}
 def get_tokenizer(lang='en', special_toks=default_spec_tok):
     "A blank spaCy tokenizer for `lang` with `special_toks` kept whole; cached per process."
     key = (lang, tuple(special_toks))
     if key not in _tokenizers:
+        # spaCy is the `text` extra: imported here so that numericalised data and text models work without it
+        try: import spacy
+        except ImportError as e:
+            raise ImportError("minifast's tokenizer needs spaCy: pip install 'minifast[text]' (or pip install spacy)") from e
         tok = spacy.blank(lang).tokenizer
         for w in special_toks: tok.add_special_case(w, [{spacy.symbols.ORTH: w}])
         _tokenizers[key] = tok
