@@ -20,7 +20,8 @@ help:
 	@echo "make lab    - set everything up and open the course in JupyterLab"
 	@echo "make test   - set everything up and run the test suite (every notebook)"
 	@echo "make export - export the notebooks into the minifast package"
-	@echo "make bench  - run the speed benchmarks in bench/ (ratios against PyTorch references)"
+	@echo "make docs   - build the docs site into _docs/ without quarto (docs-test: check it in Chromium)"
+	@echo "make bench  - run the benchmarks in bench/ against fastai, PyTorch and spaCy; writes bench/RESULTS.md"
 
 venv: .venv/.installed
 
@@ -60,9 +61,34 @@ test: venv data check-export
 lab: venv data
 	.venv/bin/jupyter lab nbs
 
-# Speed checks: each script alternates minifast and its reference in one process and prints ratios.
-bench: venv data
-	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+# The docs site without quarto (tools/docs/build.py): the notebooks executed as nbdev_test runs
+# them (the copies `make test` saved are reused), processed by nbdev, rendered by mkdocs into
+# _docs/ (open _docs/index.html). With quarto installed, `.venv/bin/nbdev_docs` builds the
+# published site instead. DOCS_ARGS passes options, e.g. DOCS_ARGS=--no-exec for a quick look.
+.PHONY: docs docs-test
+docs: venv data
+	$(PY) tools/docs/build.py $(DOCS_ARGS)
+
+# The built site in headless Chromium: titles, API entries, links, plots; screenshots in build/docs/screenshots/.
+docs-test: docs
+	$(PY) tools/docs/browser_test.py --all
+
+# Benchmarks side by side with fastai, plain PyTorch and plain spaCy: bench/_run_all.py runs every bench/*.py and
+# writes bench/RESULTS.md. fastai needs fastcore 2 while nbdev (in .venv) needs fastcore 1, so they run in a venv of
+# their own: the same torch first, then what the fastai parts used import (bench/requirements-fastai.txt), fastai with
+# --no-deps (its metadata asks for torchvision, which only fastai.vision imports) and minifast itself (no fastcore
+# dependency), so that each script times minifast and fastai in one process.
+BENCH_VENV := .cache/bench-fastai-venv
+$(BENCH_VENV)/.installed: bench/requirements-fastai.txt settings.ini setup.py
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -qq "$(TORCH)"
+	$(BENCH_VENV)/bin/pip install -qq "$(TORCH)" -r bench/requirements-fastai.txt
+	$(BENCH_VENV)/bin/pip install -qq --no-deps fastai==2.8.12
+	$(BENCH_VENV)/bin/pip install -qq --no-deps -e .
+	touch $@
+
+bench: data $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/_run_all.py
 
 # The main job: train an image classifier on Fashion-MNIST with the default settings,
 # saving weights, curves and the final accuracy under out/. ARGS passes options through.

@@ -6,7 +6,7 @@
 __all__ = ['DATASETS', 'PRECISIONS', 'ARCHS', 'TrainError', 'get_parser', 'parse_args', 'load_data', 'build_model', 'evaluate',
            'train', 'load_results', 'load_model', 'main']
 
-# %% ../nbs/09d_train_cli.ipynb #e920092f
+# %% ../nbs/09d_train_cli.ipynb #52d4e11a
 import argparse, json, os, sys, time, random, tempfile, math, statistics
 from types import SimpleNamespace
 from pathlib import Path
@@ -26,11 +26,12 @@ from .xresnet import xresnet18, xresnet34, xresnet50, xresnet101, xresnet152
 from .mixup import MixUp, LabelSmoothingCrossEntropy
 from .fp16 import MixedPrecision
 from .progress import ProgressCallback
+from .distrib import DistributedCallback, distributed, rank0_first, is_main_process, num_distrib
 from .layers import conv_layer, get_cnn_layers, init_cnn, DeviceCallback
 from .datablock import (ImageList, SplitData, grandparent_splitter, label_by_func, parent_labeler, CategoryProcessor,
                                 make_rgb, ResizeFixed, to_byte_tensor, to_float_tensor, databunchify, channel_stats, prev_pow_2)
 
-# %% ../nbs/09d_train_cli.ipynb #b9f547be
+# %% ../nbs/09d_train_cli.ipynb #eec6cee1
 DATASETS = {'fashion_mnist': fashion_mnist, 'mnist': mnist}
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 ARCHS = {'xresnet18': xresnet18, 'xresnet34': xresnet34, 'xresnet50': xresnet50, 'xresnet101': xresnet101, 'xresnet152': xresnet152}
@@ -77,7 +78,8 @@ def get_parser():
                    help="model: 'cnn' is a CNN of stride-2 conv+batchnorm+ReLU layers; xresnetNN the bag-of-tricks ResNet (minifast.xresnet)")
     p.add_argument('--epochs', type=_positive(int), default=5, help="number of epochs")
     p.add_argument('--lr', type=_positive(float), default=1e-2, help="learning rate (the peak of the one-cycle schedule)")
-    p.add_argument('--bs', type=_positive(int), default=256, help="batch size (validation uses twice this)")
+    p.add_argument('--bs', type=_positive(int), default=256,
+                   help="batch size (validation uses twice this); under torchrun, the global batch, split evenly over the processes")
     p.add_argument('--one-cycle', action=argparse.BooleanOptionalAction, default=True,
                    help="one-cycle schedule: lr warms up then anneals (cosine), momentum moves the other way; "
                         "--no-one-cycle trains at a constant lr")
@@ -189,7 +191,7 @@ def build_model(arch, c_in, c_out, mean=None, std=None):
     body = get_cnn_layers(SimpleNamespace(c_in=c_in, c_out=c_out), nfs, _bn_layer)
     return init_cnn(nn.Sequential(_Normalize(mean, std), *body))
 
-# %% ../nbs/09d_train_cli.ipynb #35b96a90
+# %% ../nbs/09d_train_cli.ipynb #0bff4f4c
 def _umask():
     m = os.umask(0); os.umask(m)
     return m
@@ -240,7 +242,8 @@ def _fit(args, data, n_classes, mean, std, seed, device, extra_cbs=()):
     torch.manual_seed(seed); random.seed(seed)
     model = build_model(args.arch, data.c_in, n_classes, mean, std).to(device)
     avs, rec = AvgStatsCallback([accuracy], verbose=False), Recorder()
-    cbs = [avs, rec, DeviceCallback(device), ProgressCallback(bars={'auto': None, 'on': True, 'off': False}[args.bars])]
+    cbs = [avs, rec, DeviceCallback(device), ProgressCallback(bars={'auto': None, 'on': True, 'off': False}[args.bars]),
+           DistributedCallback()]   # does nothing unless launched by torchrun
     if args.one_cycle:
         cbs += [ParamScheduler('lr', sched_1cycle(args.lr)),
                 ParamScheduler('mom', combine_scheds([0.25, 0.75], [sched_cos(0.95, 0.85), sched_cos(0.85, 0.95)]))]
@@ -254,20 +257,28 @@ def _fit(args, data, n_classes, mean, std, seed, device, extra_cbs=()):
 
 def train(args):
     "Train as `args` say (see `parse_args`), `args.runs` times; save model.pth/results.json/training.png into `args.out`; return the results dict."
+    # Under torchrun every process runs this function; outside it `distributed()` does nothing.
+    with distributed(): return _train(args)
+
+def _train(args):
     torch.manual_seed(args.seed); random.seed(args.seed)
     t_start = time.time()
-    data, classes, mean, std = load_data(args)
+    world, main_process = num_distrib(), is_main_process()
+    if args.bs % world:
+        raise TrainError(f"--bs {args.bs} does not split evenly over {world} processes: use a multiple of {world}")
+    with rank0_first(): data, classes, mean, std = load_data(args)   # a download happens once, on rank 0
     out = Path(args.out).expanduser()
-    try: out.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise TrainError(f"cannot create the output folder {out}: {e}") from None
-    device = default_device()
+    if main_process:   # only rank 0 writes: the folder, the model, the plot, the results
+        try: out.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise TrainError(f"cannot create the output folder {out}: {e}") from None
+    device = default_device()   # under torchrun with CUDA, `distributed()` made it this process's own GPU
     runs = []
     for i in range(args.runs):
         # Same data and subsets for every run: only the initial weights, the batch order and MixUp's draws change.
         model, avs, rec, train_time = _fit(args, data, len(classes), mean, std, args.seed + i, device)
         runs.append(dict(seed=args.seed + i, accuracy=evaluate(model, data.valid_dl, device), valid_loss=avs.valid_stats.avg_stats[0],
                          train_time_s=round(train_time, 2), history=avs.history))
-        if i == 0:   # the saved model and curves are the first run's, so results['accuracy'] matches model.pth exactly
+        if i == 0 and main_process:   # the saved model and curves are the first run's, so results['accuracy'] matches model.pth exactly
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             _atomic_write(out / 'model.pth', lambda f: torch.save(state, f))
             _plot(rec, out / 'training.png')
@@ -276,10 +287,10 @@ def train(args):
     res = dict(accuracy=first['accuracy'], valid_loss=first['valid_loss'], classes=classes, arch=args.arch, c_in=data.c_in,
                c_out=len(classes), size=args.size if args.data in DATASETS else _folder_size(args), n_train=len(data.train_ds),
                n_valid=len(data.valid_ds), train_time_s=first['train_time_s'], total_time_s=round(time.time() - t_start, 2),
-               device=str(device), torch_version=torch.__version__, history=first['history'],
+               device=str(device), world_size=world, torch_version=torch.__version__, history=first['history'],
                accuracy_mean=statistics.fmean(accs), accuracy_std=statistics.stdev(accs) if len(accs) > 1 else 0.,
                runs=runs, args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()})
-    _atomic_write(out / 'results.json', lambda f: f.write(json.dumps(res, indent=2).encode()))
+    if main_process: _atomic_write(out / 'results.json', lambda f: f.write(json.dumps(res, indent=2).encode()))
     return res
 
 def load_results(out_dir):
@@ -301,7 +312,10 @@ def main(argv=None):
     "Entry point of the `minifast_train` console script: parse `argv`, train, save, and print the validation accuracy last."
     args = parse_args(argv)
     try: res = train(args)
-    except (TrainError, DatasetError) as e: raise SystemExit(f"minifast_train: error: {e}") from None
+    except (TrainError, DatasetError) as e:
+        # Under torchrun every process meets the same bad input: one message is enough.
+        raise SystemExit(f"minifast_train: error: {e}" if is_main_process() else 1) from None
+    if not is_main_process(): return
     print(f"saved model.pth, results.json and training.png to {args.out}")
     if args.runs == 1: print(f"valid accuracy: {res['accuracy']:.4f}")
     else:
