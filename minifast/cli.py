@@ -191,25 +191,7 @@ def build_model(arch, c_in, c_out, mean=None, std=None):
     body = get_cnn_layers(SimpleNamespace(c_in=c_in, c_out=c_out), nfs, _bn_layer)
     return init_cnn(nn.Sequential(_Normalize(mean, std), *body))
 
-# %% ../nbs/09d_train_cli.ipynb #0bff4f4c
-def _umask():
-    m = os.umask(0); os.umask(m)
-    return m
-
-def _atomic_write(path, write):
-    "Call `write(file)` on a temporary file next to `path`, then rename it to `path`; no half-written `path` ever exists."
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush(); os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files; give the usual permissions of a new file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-
+# %% ../nbs/09d_train_cli.ipynb #b4bb5bec
 def evaluate(model, dl, device=None):
     "Accuracy of `model` on every item of `dl`: correct predictions / items (the model is put in eval mode)."
     device = next(model.parameters()).device if device is None else device
@@ -227,7 +209,7 @@ def _plot(recorder, path):
     ax1, ax2 = fig.subplots(1, 2)
     recorder.plot_loss(ax=ax1); ax1.set_title('training loss')
     recorder.plot_lr(ax=ax2); ax2.set_title('learning rate')
-    _atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=80))
+    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=80))
 
 def _opt_func(args):
     if args.opt == 'adam': return adam_opt(wd=args.wd)
@@ -280,7 +262,7 @@ def _train(args):
                          train_time_s=round(train_time, 2), history=avs.history))
         if i == 0 and main_process:   # the saved model and curves are the first run's, so results['accuracy'] matches model.pth exactly
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            _atomic_write(out / 'model.pth', lambda f: torch.save(state, f))
+            atomic_write(out / 'model.pth', lambda f: torch.save(state, f))
             _plot(rec, out / 'training.png')
     accs = [r['accuracy'] for r in runs]
     first = runs[0]
@@ -290,7 +272,7 @@ def _train(args):
                device=str(device), world_size=world, torch_version=torch.__version__, history=first['history'],
                accuracy_mean=statistics.fmean(accs), accuracy_std=statistics.stdev(accs) if len(accs) > 1 else 0.,
                runs=runs, args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()})
-    if main_process: _atomic_write(out / 'results.json', lambda f: f.write(json.dumps(res, indent=2).encode()))
+    if main_process: atomic_write(out / 'results.json', lambda f: f.write(json.dumps(res, indent=2).encode()))
     return res
 
 def load_results(out_dir):

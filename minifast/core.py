@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['test', 'test_eq', 'test_ne', 'near', 'test_near', 'test_fail', 'listify', 'setify', 'compose', 'camel2snake',
-           'ListContainer', 'default_device', 'to_device', 'torch_threads']
+           'ListContainer', 'default_device', 'to_device', 'torch_threads', 'atomic_write']
 
-# %% ../nbs/01_matmul.ipynb #a321fe25
-import operator, re
+# %% ../nbs/01_matmul.ipynb #c904f972
+import operator, re, os, tempfile
+from pathlib import Path
 from contextlib import contextmanager
 from collections.abc import Iterable, Generator
 import torch
@@ -118,3 +119,28 @@ def torch_threads(n):
     torch.set_num_threads(n)
     try: yield
     finally: torch.set_num_threads(old)
+
+# %% ../nbs/01_matmul.ipynb #9a001b9f
+def atomic_write(path, write, mode='wb'):
+    "Call `write(f)` on a temporary file next to `path` (opened with `mode`), then rename it over `path`: `path` is never half written. Returns `path`."
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist (create it first)")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf8'})) as f:
+            write(f)
+            f.flush(); os.fsync(f.fileno())
+        umask = os.umask(0); os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes private files; what we save is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        # whatever went wrong (an error, Ctrl-C), only our temporary file goes; the old `path` is untouched
+        if os.path.exists(tmp): os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable; not every OS lets you open a folder
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try: os.fsync(dfd)
+        finally: os.close(dfd)
+    except OSError: pass
+    return path

@@ -7,8 +7,9 @@ __all__ = ['CheckpointError', 'atomic_save', 'save_checkpoint', 'load_checkpoint
            'AdaptiveConcatPool2d', 'create_head', 'freeze_to', 'freeze', 'unfreeze', 'body_head_splitter', 'disc_lrs',
            'disc_scheds']
 
-# %% ../nbs/11a_transfer_learning.ipynb #615c29b2
+# %% ../nbs/11a_transfer_learning.ipynb #5d15441e
 import os, tempfile, shutil, math
+from functools import partial
 from pathlib import Path
 import torch
 from torch import nn
@@ -29,29 +30,13 @@ def _check_classes(classes):
         raise TypeError(f"classes must be a list of str (a checkpoint only stores plain data), got an item of type {bad}: convert with [str(c) for c in classes]")
     return classes
 
-# %% ../nbs/11a_transfer_learning.ipynb #b3d6d06c
+# %% ../nbs/11a_transfer_learning.ipynb #6288ee88
 def atomic_save(obj, path):
-    "`torch.save` `obj` to `path` atomically: a temporary file in the same directory, flushed and fsynced, then `os.replace`d over `path`."
-    path = Path(path)
-    if not path.parent.is_dir(): raise FileNotFoundError(f"cannot save to {path}: the directory {path.parent} does not exist (create it first)")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Whatever went wrong (an error, Ctrl-C), the old `path` is untouched: only our temporary file goes.
-        try: os.unlink(tmp)
-        except FileNotFoundError: pass
-        raise
-    try:  # make the rename itself durable; not every OS lets you open a directory
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try: os.fsync(dfd)
-        finally: os.close(dfd)
-    except OSError: pass
-    return path
+    "`torch.save` `obj` to `path` atomically, through `minifast.core.atomic_write` (temporary file, fsync, `os.replace`)."
+    try: return atomic_write(path, partial(torch.save, obj))
+    except FileNotFoundError as e:
+        if Path(path).parent.is_dir(): raise
+        raise FileNotFoundError(f"cannot save to {path}: the directory {Path(path).parent} does not exist (create it first)") from None
 
 # %% ../nbs/11a_transfer_learning.ipynb #611cca6b
 def save_checkpoint(path, learn, epoch=None, classes=None, with_opt=True, **extra):
