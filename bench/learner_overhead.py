@@ -25,13 +25,7 @@ from minifast.learner import Learner, DataBunch, AvgStatsCallback
 def get_model(kind):
     if kind == 'mlp':
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
-    return nn.Sequential(
-        nn.Unflatten(1, (1, 28, 28)),
-        nn.Conv2d(1, 8, 5, padding=2, stride=2), nn.ReLU(),    # 14
-        nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.ReLU(),   # 7
-        nn.Conv2d(16, 32, 3, padding=1, stride=2), nn.ReLU(),  # 4
-        nn.Conv2d(32, 32, 3, padding=1, stride=2), nn.ReLU(),  # 2
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    return C.small_cnn()
 
 
 def hand_written(model, opt, train_dl, valid_dl, train_stats=True):

@@ -5,19 +5,20 @@
 # %% auto #0
 __all__ = ['TextTrainError', 'get_parser', 'parse_args', 'train', 'SavedTextClassifier', 'load_classifier', 'main']
 
-# %% ../nbs/12d_text_cli.ipynb #d3ae6fc2
+# %% ../nbs/12d_text_cli.ipynb #ab09a38b
 import argparse, json, os, sys, time, random, tempfile, math
 from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 from .core import *
+from .cli import _positive, _non_negative_int
 from .progress import ProgressCallback
 from .datasets import DatasetError
 from .transfer import atomic_save
 from .ulmfit import (lm_dir, load_lm_info, pretrain_lm, text_clas_data, text_classifier_learner, fit_gradual, majority_baseline,
                              predict_text, get_text_classifier, awd_lstm_clas_config, TextDataError)
 
-# %% ../nbs/12d_text_cli.ipynb #6ceba613
+# %% ../nbs/12d_text_cli.ipynb #e477ceee
 class TextTrainError(ValueError):
     "A problem with `minifast_train_text`'s input that is reported as a one-line error, without a traceback."
 
@@ -27,17 +28,8 @@ def _floats(s, typ=float, name='value'):
     if not vs or any(not v > 0 for v in vs): raise argparse.ArgumentTypeError(f"expected positive comma-separated {name}s, got {s!r}")
     return vs
 
-def _pos_int(s):
-    try: v = int(s)
-    except ValueError: v = 0
-    if v < 1: raise argparse.ArgumentTypeError(f"expected an int >= 1, got {s!r}")
-    return v
-
-def _nonneg_int(s):
-    try: v = int(s)
-    except ValueError: v = -1
-    if v < 0: raise argparse.ArgumentTypeError(f"expected an int >= 0, got {s!r}")
-    return v
+# the same argument checks as minifast_train, so both commands word their errors alike
+_pos_int, _nonneg_int = _positive(int), _non_negative_int
 
 def get_parser():
     "The `argparse` parser of `minifast_train_text`."
