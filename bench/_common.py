@@ -98,3 +98,31 @@ class TensorBatches:
         for i in range(0, n, self.bs):
             j = idx[i:i + self.bs]
             yield self.x[j], self.y[j]
+
+
+def hand_written_epoch(model, opt, train_dl, valid_dl, loss_func, train_stats=True):
+    "The plain-PyTorch reference: one epoch written out by hand; with `train_stats` it computes what AvgStatsCallback computes. Returns ([train loss, acc] or None, [valid loss, acc])."
+    model.train()
+    tl, ta, tn = 0., 0., 0
+    for xb, yb in train_dl:
+        pred = model(xb)
+        loss = loss_func(pred, yb)
+        if train_stats:
+            with torch.no_grad():
+                bn = len(yb); tn += bn
+                tl = tl + loss.detach() * bn
+                ta = ta + (pred.argmax(1) == yb).float().mean() * bn
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    vl, va, vn = 0., 0., 0
+    with torch.no_grad():
+        for xb, yb in valid_dl:
+            pred = model(xb)
+            loss = loss_func(pred, yb)
+            bn = len(yb); vn += bn
+            vl = vl + loss * bn
+            va = va + (pred.argmax(1) == yb).float().mean() * bn
+    train = [float(tl) / tn, float(ta) / tn] if train_stats else None
+    return train, [float(vl) / vn, float(va) / vn]

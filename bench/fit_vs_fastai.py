@@ -28,28 +28,8 @@ from minifast.losses import accuracy
 
 
 def plain_epoch(model, opt, train_dl, valid_dl):
-    "One epoch written out by hand, with the statistics AvgStatsCallback keeps."
-    model.train()
-    tl, ta, tn = 0., 0., 0
-    for xb, yb in train_dl:
-        pred = model(xb)
-        loss = F.cross_entropy(pred, yb)
-        with torch.no_grad():
-            bn = len(yb); tn += bn
-            tl = tl + loss.detach() * bn
-            ta = ta + (pred.argmax(1) == yb).float().mean() * bn
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()
-    vl, va, vn = 0., 0., 0
-    with torch.no_grad():
-        for xb, yb in valid_dl:
-            pred = model(xb)
-            bn = len(yb); vn += bn
-            vl = vl + F.cross_entropy(pred, yb) * bn
-            va = va + (pred.argmax(1) == yb).float().mean() * bn
-    return float(vl) / vn, float(va) / vn
+    "The plain loop's epoch: validation [loss, accuracy]."
+    return C.hand_written_epoch(model, opt, train_dl, valid_dl, F.cross_entropy)[1]
 
 
 def main():

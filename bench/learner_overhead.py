@@ -28,34 +28,6 @@ def get_model(kind):
     return C.small_cnn()
 
 
-def hand_written(model, opt, train_dl, valid_dl, train_stats=True):
-    "One epoch, written out by hand; with `train_stats` it computes what AvgStatsCallback computes."
-    model.train()
-    tl, ta, tn = 0., 0., 0
-    for xb, yb in train_dl:
-        pred = model(xb)
-        loss = cross_entropy(pred, yb)
-        if train_stats:
-            with torch.no_grad():
-                bn = len(yb); tn += bn
-                tl = tl + loss.detach() * bn
-                ta = ta + accuracy(pred, yb) * bn
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()
-    vl, va, vn = 0., 0., 0
-    with torch.no_grad():
-        for xb, yb in valid_dl:
-            pred = model(xb)
-            loss = cross_entropy(pred, yb)
-            bn = len(yb); vn += bn
-            vl = vl + loss * bn
-            va = va + accuracy(pred, yb) * bn
-    train = [float(tl) / tn, float(ta) / tn] if train_stats else None
-    return train, [float(vl) / vn, float(va) / vn]
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--model', default='cnn', choices=['cnn', 'mlp'])
@@ -88,7 +60,7 @@ def main():
 
     def run_plain(train_stats=True):
         model.load_state_dict(init); torch.manual_seed(1)
-        return hand_written(model, opt_func(model.parameters(), lr=0.05), train_dl, valid_dl, train_stats)
+        return C.hand_written_epoch(model, opt_func(model.parameters(), lr=0.05), train_dl, valid_dl, cross_entropy, train_stats)
 
     runs = {'learner': run_learner, 'hand-written': run_plain, 'bare': lambda: run_plain(False)}
     # Same numbers from the same work: the learner and the hand-written loop must agree.

@@ -118,20 +118,20 @@ def create_head(nf, n_out, nh=None, ps=0.25):
         if i < len(sizes) - 2: layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
-# %% ../nbs/11a_transfer_learning.ipynb #e5ae45a2
+# %% ../nbs/11a_transfer_learning.ipynb #24010b69
 _bn_types = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 def _model(o): return getattr(o, 'model', o)
 
-def freeze_to(m, n, train_bn=True):
-    "Freeze the parameters of the first `n` children of model `m` (or `m.model` for a learner), unfreeze the rest; BatchNorm stays trainable if `train_bn`."
-    children = list(_model(m).children())
-    if not children: raise ValueError("freeze_to needs a model made of children (e.g. nn.Sequential(body, head))")
-    n = n % len(children) if n < 0 else min(n, len(children))
-    for i, c in enumerate(children):
-        for mod in c.modules():
-            train = i >= n or (train_bn and isinstance(mod, _bn_types))
-            for p in mod.parameters(recurse=False): p.requires_grad_(train)
+def freeze_to(m, n, train_bn=True, splitter=None):
+    "Freeze the first `n` parameter groups of model `m` (or `m.model` for a learner), unfreeze the rest; the groups are `splitter(model)` if given, else the model's children; BatchNorm stays trainable if `train_bn`."
+    model = _model(m)
+    groups = splitter(model) if splitter is not None else [list(c.parameters()) for c in model.children()]
+    if not groups: raise ValueError("freeze_to needs a model made of children (e.g. nn.Sequential(body, head)) or a splitter giving parameter groups")
+    bn = {id(p) for mod in model.modules() if isinstance(mod, _bn_types) for p in mod.parameters(recurse=False)}
+    n = n % len(groups) if n < 0 else min(n, len(groups))
+    for i, g in enumerate(groups):
+        for p in g: p.requires_grad_(i >= n or (train_bn and id(p) in bn))
     return m
 
 def freeze(m, train_bn=True):
