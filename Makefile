@@ -13,14 +13,15 @@ export MINIFAST_DATA ?= $(SHARED_DATA)
 endif
 FLAGS ?=
 
-.PHONY: help venv data test lab export clean-nbs check-export train bench
+.PHONY: help venv data test lab export clean-nbs check-export readme check-readme check-lines train bench
 
 help:
 	@echo "make train  - set everything up and train the default image classifier (minifast_train)"
 	@echo "make lab    - set everything up and open the course in JupyterLab"
 	@echo "make test   - set everything up and run the test suite (every notebook)"
 	@echo "make export - export the notebooks into the minifast package"
-	@echo "make docs   - build the docs site into _docs/ without quarto (docs-test: check it in Chromium)"
+	@echo "make readme - write README.md from nbs/index.ipynb (edit the notebook, never README.md)"
+	@echo "make docs   - build the published docs site into _docs/ (docs-test: check it in Chromium)"
 	@echo "make bench  - run the benchmarks in bench/ against fastai, PyTorch and spaCy; writes bench/RESULTS.md"
 
 venv: .venv/.installed
@@ -55,7 +56,18 @@ check-export: venv
 clean-nbs: venv
 	.venv/bin/nbdev_clean
 
-test: venv data check-export
+# README.md is generated from nbs/index.ipynb (the docs home page) by tools/readme.py, without quarto.
+readme: venv
+	$(PY) tools/readme.py
+
+check-readme: venv
+	$(PY) tools/readme.py --check
+
+# Lines of minifast/*.py longer than 120 characters (not yet part of `make test`).
+check-lines: venv
+	$(PY) tools/check_lines.py
+
+test: venv data check-export check-readme
 	$(PY) tools/run_tests.py $(if $(FLAGS),--flags "$(FLAGS)")
 
 lab: venv data
@@ -63,8 +75,9 @@ lab: venv data
 
 # The docs site without quarto (tools/docs/build.py): the notebooks executed as nbdev_test runs
 # them (the copies `make test` saved are reused), processed by nbdev, rendered by mkdocs into
-# _docs/ (open _docs/index.html). With quarto installed, `.venv/bin/nbdev_docs` builds the
-# published site instead. DOCS_ARGS passes options, e.g. DOCS_ARGS=--no-exec for a quick look.
+# _docs/ (open _docs/index.html). This is the published site (.github/workflows/deploy.yaml); with quarto
+# installed, `.venv/bin/nbdev_docs` builds a quarto version for local use. DOCS_ARGS passes options,
+# e.g. DOCS_ARGS=--no-exec for a quick look.
 .PHONY: docs docs-test
 docs: venv data
 	$(PY) tools/docs/build.py $(DOCS_ARGS)
