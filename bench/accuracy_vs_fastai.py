@@ -18,7 +18,8 @@ import _common as C
 import torch
 import torch.nn.functional as F
 from minifast.datasets import fashion_mnist
-from minifast.learner import Learner, DataBunch, AvgStatsCallback
+from minifast.learner import Learner, AvgStatsCallback
+from minifast.data import DataBunch
 from minifast.losses import accuracy
 from minifast.optimizer import adam_opt
 from minifast.schedule import ParamScheduler, sched_1cycle, sched_cos, combine_scheds

@@ -45,7 +45,8 @@ def worker(args):
     import torch.nn.functional as F
     from minifast.datasets import mnist
     from minifast.data import Dataset, get_dls
-    from minifast.learner import Learner, DataBunch, Callback
+    from minifast.learner import Learner, Callback
+    from minifast.data import DataBunch
     from minifast.layers import get_cnn_model, conv_layer, init_cnn
     from minifast.distrib import DistributedCallback, is_main_process, num_distrib
 

@@ -23,7 +23,8 @@ import _common as C
 import torch
 import torch.nn.functional as F
 from minifast.datasets import fashion_mnist
-from minifast.learner import Learner, DataBunch, AvgStatsCallback
+from minifast.learner import Learner, AvgStatsCallback
+from minifast.data import DataBunch
 from minifast.losses import accuracy
 
 

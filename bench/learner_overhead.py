@@ -19,7 +19,8 @@ from torch import nn
 from minifast.datasets import mnist
 from minifast.data import Dataset, get_dls
 from minifast.losses import cross_entropy, accuracy
-from minifast.learner import Learner, DataBunch, AvgStatsCallback
+from minifast.learner import Learner, AvgStatsCallback
+from minifast.data import DataBunch
 
 
 def get_model(kind):

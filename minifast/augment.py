@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from .core import *
 from .datablock import Transform
-from .layers import BatchTransformXCallback
+from .callbacks import BatchTransformXCallback
 
 # %% ../nbs/10_augmentation.ipynb #2e998879
 _Resampling = getattr(PIL.Image, 'Resampling', PIL.Image)
@@ -179,7 +179,7 @@ def random_affine_thetas(n, max_rotate=10., max_zoom=1.1, max_translate=0.1, p_f
 
 class BatchAugmentCallback(BatchTransformXCallback):
     "Warp each training batch with `random_affine_thetas` (rotation, zoom, shift, flip) on the batch's device; validation batches pass unchanged."
-    order = 1   # after DeviceCallback (-5), before NormalizeCallback (2)
+    run_before = 'NormalizeCallback'   # augment the image, then normalise (after DeviceCallback, as any batch transform)
     def __init__(self, max_rotate=10., max_zoom=1.1, max_translate=0.1, p_flip=0.5, p=0.75, mode='bilinear', padding_mode='reflection'):
         super().__init__(self.augment)
         self.kw = dict(max_rotate=max_rotate, max_zoom=max_zoom, max_translate=max_translate, p_flip=p_flip, p=p)

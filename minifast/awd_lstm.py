@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['LSTMCell', 'LSTMLayer', 'dropout_mask', 'RNNDropout', 'WeightDropout', 'EmbeddingDropout', 'AWD_LSTM',
            'LinearDecoder', 'SequentialRNN', 'get_language_model', 'cross_entropy_flat', 'accuracy_flat', 'RNNTrainer',
-           'GradientClipping', 'save_encoder', 'load_encoder']
+           'save_encoder', 'load_encoder']
 
 # %% ../nbs/12a_awd_lstm.ipynb #941db481
 import os, warnings
@@ -15,7 +15,7 @@ from torch import nn
 import torch.nn.functional as F
 from torch.func import functional_call
 from .core import *
-from .learner import Callback, Learner
+from .learner import Callback, Learner, AvgStatsCallback
 from .transfer import atomic_save, CheckpointError
 
 # %% ../nbs/12a_awd_lstm.ipynb #f1e8c840
@@ -197,7 +197,7 @@ def accuracy_flat(input, target):
 # %% ../nbs/12a_awd_lstm.ipynb #59fdd705
 class RNNTrainer(Callback):
     "Splits the language model's output into scores (`learn.pred`) and activations, adds AR (`alpha`) and TAR (`beta`) to the training loss, resets the state each pass."
-    order = 5   # after AvgStatsCallback's after_loss: the reported loss stays the plain cross-entropy
+    run_after = AvgStatsCallback   # adds AR/TAR after the statistics read the loss: they report the cross-entropy
     def __init__(self, alpha=2., beta=1.): self.alpha, self.beta = alpha, beta
 
     def _reset(self):
@@ -218,12 +218,6 @@ class RNNTrainer(Callback):
         h = self.raw_out[-1]
         if self.beta != 0. and h.size(1) > 1:
             self.learn.loss = self.learn.loss + self.beta * (h[:, 1:] - h[:, :-1]).float().pow(2).mean()
-
-class GradientClipping(Callback):
-    "Rescales the gradients after each backward pass so that their global norm is at most `clip` (no-op if `clip` is None)."
-    def __init__(self, clip=None): self.clip = clip
-    def after_backward(self):
-        if self.clip: nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.clip)
 
 # %% ../nbs/12a_awd_lstm.ipynb #5414deb6
 def _encoder_of(o):

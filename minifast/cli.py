@@ -27,7 +27,8 @@ from .mixup import MixUp, LabelSmoothingCrossEntropy
 from .fp16 import MixedPrecision
 from .progress import ProgressCallback
 from .distrib import DistributedCallback, distributed, rank0_first, is_main_process, num_distrib
-from .layers import conv_layer, get_cnn_layers, init_cnn, DeviceCallback
+from .layers import conv_layer, get_cnn_layers, init_cnn
+from .callbacks import DeviceCallback
 from .datablock import (ImageList, SplitData, grandparent_splitter, label_by_func, parent_labeler, CategoryProcessor,
                                 make_rgb, ResizeFixed, to_byte_tensor, to_float_tensor, databunchify, channel_stats, prev_pow_2)
 

@@ -170,7 +170,8 @@ def _all_reduce_stats(stats, device):
 
 class DistributedCallback(Callback):
     "Data-parallel training when launched by torchrun (DDP model, sharded data, all-reduced epoch figures, output from rank 0 only); does nothing otherwise."
-    order = -4   # after DeviceCallback (-5) put the model on its device, before AvgStatsCallback (0) reports the epoch
+    # after DeviceCallback put the model on its device; before AvgStatsCallback reports the epoch's figures
+    run_after, run_before = 'DeviceCallback', AvgStatsCallback
     def __init__(self, backend=None, split_batch=True, seed=None, **ddp_kwargs):
         self.backend, self.split_batch, self.seed, self.ddp_kwargs = backend, split_batch, seed, ddp_kwargs
         self.active = False

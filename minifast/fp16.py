@@ -101,7 +101,8 @@ class _ScaledOptimizer:
 
 class MixedPrecision(Callback):
     "Mixed precision: forward and loss under `torch.autocast` (bfloat16 on CPU, float16 on CUDA), with `torch.amp.GradScaler` loss scaling for float16."
-    order = 95  # after_loss: after AvgStats & co. have read the unscaled loss
+    # the model is on its device; the loss is final (AR/TAR added) and was read unscaled (statistics, NaN check)
+    run_after = ('DeviceCallback', 'AvgStatsCallback', 'RNNTrainer', 'StopOnNonFinite')
     def __init__(self, dtype=None, device_type=None, use_scaler=None, init_scale=2.**16, growth_interval=2000):
         if dtype not in (None, torch.float16, torch.bfloat16):
             raise ValueError(f"MixedPrecision dtype must be torch.float16 or torch.bfloat16 (or None for the device's default), got {dtype}")

@@ -53,7 +53,8 @@ def reduce_loss(loss, reduction='mean'):
 # %% ../nbs/10b_mixup_label_smoothing.ipynb #e7e3736e
 class MixUp(Callback):
     "MixUp (Zhang et al.): train on blends `λ*x1+(1-λ)*x2` of each sample with a shuffled partner, λ~Beta(α,α), and blend their losses."
-    order = 90  # after the device and normalisation callbacks: mix the batch the model will really see
+    # after the device, normalisation and augmentation callbacks: mix the batch the model will really see
+    run_after = ('DeviceCallback', 'BatchTransformXCallback')
     def __init__(self, alpha=0.4):
         if not alpha > 0: raise ValueError(f"MixUp needs alpha > 0 (the Beta distribution's parameter), got {alpha}")
         self.alpha, self.distrib = alpha, Beta(torch.tensor([float(alpha)]), torch.tensor([float(alpha)]))

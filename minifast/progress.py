@@ -35,7 +35,7 @@ def _text_row(row, widths):
 # %% ../nbs/09c_progress_bar.ipynb #80a1aa7f
 class ProgressCallback(Callback):
     "fastprogress bars (epochs, then batches of each pass) and a results table built from `AvgStatsCallback`'s numbers."
-    order = 10   # after AvgStatsCallback (0): its after_epoch fills the history we show
+    run_after = AvgStatsCallback   # its after_epoch fills the history we show
     def __init__(self, bars=None):
         self.bars, self.log, self.table = bars, [], []
         self.mbar = self.pbar = self._avs = None

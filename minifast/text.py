@@ -19,7 +19,7 @@ import torch
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import DataLoader
-from .learner import DataBunch
+from .data import DataBunch
 from .datablock import ItemList, SplitData, Processor, CategoryProcessor, LabeledData, label_by_func, parent_labeler, get_files, grandparent_splitter
 
 # %% ../nbs/12_text.ipynb #2fd4081e

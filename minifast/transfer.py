@@ -16,7 +16,7 @@ from torch import nn
 from .core import *
 from .learner import *
 from .layers import Lambda, flatten
-from .schedule import sched_1cycle
+from .schedule import sched_1cycle, ParamScheduler
 
 # %% ../nbs/11a_transfer_learning.ipynb #8cacf231
 class CheckpointError(ValueError):
@@ -81,14 +81,13 @@ def load_checkpoint(path, learn, with_opt=True, restore_rng=False):
 # %% ../nbs/11a_transfer_learning.ipynb #f2e96951
 class SeedEpochs(Callback):
     "Seeds torch's RNG at the start of each epoch from `seed` and the epoch number, so any epoch can be replayed exactly."
-    order = -20
     def __init__(self, seed=42): self.seed = seed
     def before_epoch(self): torch.manual_seed(self.seed + self.learn.epoch + getattr(self.learn, 'start_epoch', 0))
 
 # %% ../nbs/11a_transfer_learning.ipynb #ad4da40b
 class RunSegment(Callback):
     "Makes this `fit` epochs `start_epoch`, `start_epoch+1`... of a run of `total_epochs`: schedules see the position in the whole run."
-    order = -9   # after TrainEvalCallback has set n_epochs, before ParamScheduler reads it
+    run_after, run_before = TrainEvalCallback, ParamScheduler   # set n_epochs after the first, for the second
     def __init__(self, start_epoch, total_epochs):
         if not 0 <= start_epoch < total_epochs: raise ValueError(f"RunSegment needs 0 <= start_epoch < total_epochs, got {start_epoch} and {total_epochs}")
         self.start_epoch, self.total_epochs = start_epoch, total_epochs

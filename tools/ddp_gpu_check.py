@@ -11,9 +11,10 @@ from torch import nn
 import torch.nn.functional as F
 import torch.distributed as dist
 from minifast.data import Dataset, get_dls
-from minifast.learner import Learner, DataBunch, AvgStatsCallback, Callback
+from minifast.learner import Learner, AvgStatsCallback, Callback
+from minifast.data import DataBunch
 from minifast.losses import accuracy
-from minifast.layers import DeviceCallback
+from minifast.callbacks import DeviceCallback
 from minifast.distrib import DistributedCallback, distributed, torchrun_env
 
 class Check(Callback):
