@@ -42,16 +42,27 @@ def _check_bs(bs):
     return int(bs)
 
 class Sampler:
-    "Yields batches of indices into a dataset of `len(ds_or_n)` items (or `ds_or_n` items if an int), shuffled or in order."
+    "Yields batches of indices into `len(ds_or_n)` items (or `ds_or_n` if an int), shuffled or in order."
     def __init__(self, ds_or_n, bs, shuffle=False, drop_last=False):
         self.n = int(ds_or_n) if isinstance(ds_or_n, numbers.Integral) else len(ds_or_n)
         if self.n < 0: raise ValueError(f"Sampler needs a non-negative number of items, got {self.n}")
         self.bs, self.shuffle, self.drop_last = _check_bs(bs), shuffle, drop_last
-    def __len__(self): return self.n // self.bs if self.drop_last else -(-self.n // self.bs)
+
+    def _starts(self):
+        n, bs = self.n, self.bs
+        if self.drop_last: return list(range(0, n - n % bs, bs)) + [n - n % bs]
+        starts = list(range(0, n, bs)) + [n]
+        # A shuffled (training) pass never ends on a batch of one item: batch norm cannot normalise one value per
+        # channel, and that batch would come after a whole epoch of work. The lone item joins the batch before it.
+        if self.shuffle and n > bs and n % bs == 1: del starts[-2]
+        return starts
+
+    def __len__(self): return len(self._starts()) - 1
     def __iter__(self):
         # a new permutation per pass, drawn from torch's global RNG so torch.manual_seed reproduces it
         idxs = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
-        for i in range(0, len(self) * self.bs, self.bs): yield idxs[i:i + self.bs]
+        starts = self._starts()
+        for a, b in zip(starts[:-1], starts[1:]): yield idxs[a:b]
 
 # %% ../nbs/03a_dataloader.ipynb #11e29942
 def collate(batch):

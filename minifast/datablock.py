@@ -320,8 +320,12 @@ def _collate_xy(batch):
     return torch.stack(xs), torch.as_tensor(ys)
 
 def get_dataloaders(train_ds, valid_ds, bs, num_workers=0, **kwargs):
-    "torch `DataLoader`s for training (shuffled) and validation (twice the batch size, in order) that batch items into tensors."
-    return (TorchDataLoader(train_ds, bs, shuffle=True, num_workers=num_workers, collate_fn=_collate_xy, **kwargs),
+    "torch `DataLoader`s: training shuffled, validation in order with twice the batch size; items batched to tensors."
+    # an epoch must not end on a training batch of one item (batch norm cannot use it): then drop that one item,
+    # a different one each epoch since the order is shuffled
+    drop_last = kwargs.pop('drop_last', len(train_ds) > bs and len(train_ds) % bs == 1)
+    return (TorchDataLoader(train_ds, bs, shuffle=True, num_workers=num_workers, collate_fn=_collate_xy,
+                            drop_last=drop_last, **kwargs),
             TorchDataLoader(valid_ds, bs * 2, shuffle=False, num_workers=num_workers, collate_fn=_collate_xy, **kwargs))
 
 def databunchify(sd, bs, c_in=None, c_out=None, num_workers=0, **kwargs):
