@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['test', 'test_eq', 'test_ne', 'near', 'test_near', 'test_fail', 'listify', 'setify', 'compose', 'camel2snake',
-           'ListContainer', 'default_device', 'to_device', 'torch_threads', 'atomic_write']
+           'ListContainer', 'default_device', 'to_device', 'torch_threads', 'atomic_write', 'atomic_dir']
 
 # %% ../nbs/00a_core.ipynb #c904f972
-import operator, re, os, tempfile
+import operator, re, os, tempfile, shutil
 from pathlib import Path
 from contextlib import contextmanager
 from collections.abc import Iterable, Generator
@@ -123,7 +123,7 @@ def torch_threads(n):
 
 # %% ../nbs/00a_core.ipynb #9a001b9f
 def atomic_write(path, write, mode='wb'):
-    "Call `write(f)` on a temporary file next to `path` (opened with `mode`), then rename it over `path`: `path` is never half written. Returns `path`."
+    "Call `write(f)` on a temporary file beside `path`, then rename it over `path`: never half written. Returns `path`."
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist (create it first)")
@@ -139,9 +139,37 @@ def atomic_write(path, write, mode='wb'):
         # whatever went wrong (an error, Ctrl-C), only our temporary file goes; the old `path` is untouched
         if os.path.exists(tmp): os.unlink(tmp)
         raise
-    try:  # make the rename itself durable; not every OS lets you open a folder
-        dfd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+    return path
+
+def _fsync_dir(d):
+    try:  # make a rename durable; not every OS lets you open a folder
+        dfd = os.open(d, os.O_RDONLY)
         try: os.fsync(dfd)
         finally: os.close(dfd)
     except OSError: pass
-    return path
+
+# %% ../nbs/00a_core.ipynb #ea3d6d1c
+@contextmanager
+def atomic_dir(path, keep_previous=True):
+    "Yield a fresh temporary folder beside `path`, moved into place as `path` when the block succeeds."
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} exists and is a file, not a folder: choose another output folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.tmp-'))
+    try:
+        yield tmp
+        prev = path.with_name(path.name + '.prev')
+        if path.exists():
+            staged = Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.old-'))
+            os.replace(path, staged/'run')          # the previous run, still complete, out of the way
+            os.replace(tmp, path)                   # the new run in place
+            if keep_previous:
+                if prev.exists(): shutil.rmtree(prev)
+                os.replace(staged/'run', prev)
+            shutil.rmtree(staged)
+        else: os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
