@@ -7,7 +7,7 @@ config.read('settings.ini', encoding='utf-8')
 cfg = config['DEFAULT']
 
 expected = ('version description keywords author author_email license status min_python '
-            'audience language lib_name user git_url').split()
+            'audience language lib_name user git_url doc_host doc_baseurl').split()
 missing = [o for o in expected if o not in cfg]
 if missing: raise KeyError(f'settings.ini is missing: {missing}')
 
@@ -15,7 +15,8 @@ if missing: raise KeyError(f'settings.ini is missing: {missing}')
 licenses = {'apache2': 'Apache-2.0'}
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable',
             '6 - Mature', '7 - Inactive']
-py_versions = '3.9 3.10 3.11 3.12'.split()
+# the Python versions CI runs on and those down to min_python that the code is written for (no newer ones claimed)
+py_versions = '3.9 3.10 3.11'.split()
 
 lic = licenses[cfg['license'].lower()]
 min_python = cfg['min_python']
@@ -28,12 +29,17 @@ console_scripts = [o.strip() for o in console_scripts if o.strip()]
 setuptools.setup(
     name=cfg['lib_name'],
     license=lic,
-    classifiers=['Development Status :: ' + statuses[int(cfg['status'])],
+    # settings.ini's `status` is the number at the start of the classifier (4: Beta)
+    classifiers=['Development Status :: ' + next(s for s in statuses if s.startswith(cfg['status'] + ' ')),
+                 'Topic :: Scientific/Engineering :: Artificial Intelligence',
                  'Intended Audience :: ' + cfg['audience'].title(),
                  'Natural Language :: ' + cfg['language'].title()] +
                 ['Programming Language :: Python :: ' + o
                  for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'],
+    project_urls={'Documentation': cfg['doc_host'] + cfg['doc_baseurl'], 'Source': cfg['git_url'],
+                  'Issues': cfg['git_url'] + '/issues'},
+    license_files=['LICENSE'],
     packages=setuptools.find_packages(include=['minifast', 'minifast.*']),
     include_package_data=True,
     install_requires=requirements,
