@@ -10,7 +10,7 @@ import copy, math
 import torch
 import matplotlib.pyplot as plt
 from .core import *
-from .learner import Callback, StopOnNonFinite, CancelTrainException, CancelEpochException
+from .learner import Callback, StopOnNonFinite, CancelTrainException, CancelEpochException, CancelBatchException
 from .schedule import ParamScheduler
 
 # %% ../nbs/05b_early_stopping.ipynb #bea3ce66
@@ -36,11 +36,9 @@ class LRFinder(Callback):
         for pg in self.learn.opt.param_groups: pg['lr'] = lr
 
     def after_loss(self):
-        # a loss that is already NaN or infinite ends the sweep here: there is nothing to learn from stepping with it
-        loss = self.learn.loss.detach()
-        if self.learn.in_train and not bool(torch.isfinite(loss).all()):
-            self.lrs.append(self.learn.opt.param_groups[-1]['lr']); self.losses.append(float(loss))
-            raise CancelTrainException()
+        # a NaN or infinite loss is where the sweep ends: skip its step (and the learner's NaN check, which would
+        # stop with an error); after_batch records it and stops the sweep
+        if self.learn.in_train and not bool(torch.isfinite(self.learn.loss.detach()).all()): raise CancelBatchException()
 
     def after_batch(self):
         learn = self.learn
