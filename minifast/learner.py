@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CancelTrainException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'callback_events',
-           'sort_callbacks', 'TrainEvalCallback', 'NonFiniteLossError', 'StopOnNonFinite', 'Learner', 'AvgStats',
-           'AvgStatsCallback']
+           'sort_callbacks', 'TrainEvalCallback', 'DeviceCallback', 'NonFiniteLossError', 'StopOnNonFinite', 'Learner',
+           'AvgStats', 'AvgStatsCallback', 'GatherPreds', 'loss_per_item', 'get_preds', 'validate', 'predict']
 
 # %% ../nbs/04_callbacks.ipynb #e1194861
 import re, sys, math, operator, difflib
@@ -35,6 +35,7 @@ class Callback:
     "Base class for callbacks: event methods, plus `run_after`/`run_before` to place it among other callbacks."
     _order = 0
     run_after, run_before = (), ()
+    in_inference = False   # runs during get_preds/predict/validate too (batch placement and transforms)
     @property
     def order(self):
         "Tie-breaker where `run_after`/`run_before` leave the place free: lower runs first (course: `_order`)."
@@ -109,6 +110,7 @@ def sort_callbacks(cbs):
 class TrainEvalCallback(Callback):
     "Switches between train and eval mode and counts progress: `n_epochs` (a float) and `n_iter` (training batches)."
     order = -10   # the learner's own bookkeeping: everything else reads `in_train` and the counters it sets
+    in_inference = True
     def before_fit(self):
         self.learn.n_epochs, self.learn.n_iter = 0., 0
     def before_train(self):
@@ -128,6 +130,15 @@ class TrainEvalCallback(Callback):
         # Leave the model in a predictable state however fit ended (normally, cancelled, or on an error).
         self.learn.model.eval()
         self.learn.in_train = False
+
+class DeviceCallback(Callback):
+    "Moves the model to `device` (default: `default_device()`) before fitting, and every batch before it is used."
+    in_inference = True
+    def __init__(self, device=None): self.device = torch.device(device) if device is not None else default_device()
+    def before_fit(self): self.learn.model.to(self.device)
+    def before_validate(self): self.learn.model.to(self.device)   # also for predictions made without a fit
+    def before_batch(self):
+        self.learn.xb, self.learn.yb = to_device(self.learn.xb, self.device), to_device(self.learn.yb, self.device)
 
 class NonFiniteLossError(FloatingPointError):
     "The training loss became NaN or infinite; the message names the epoch and the batch."
@@ -181,13 +192,25 @@ def _raise_first(errors):
 class Learner:
     "Trains `model` on `data` with `loss_func`; callbacks customise every step of the loop."
     def __init__(self, model, data, loss_func, opt_func=torch.optim.SGD, lr=1e-2, splitter=None, cbs=None,
-                 cb_funcs=None):
+                 cb_funcs=None, device=None):
         self.model, self.data, self.loss_func, self.opt_func, self.lr = model, data, loss_func, opt_func, lr
         self.splitter, self.opt, self.cbs, self.in_train = splitter, None, [], False
         self.epoch, self.epochs, self.iter, self.iters = 0, 0, 0, 0
         self.xb = self.yb = self.pred = self.loss = self.dl = None
         # `cb_funcs` is course-v3's name for callback factories; `cbs` takes factories too
-        self.add_cbs([TrainEvalCallback(), StopOnNonFinite()] + listify(cbs) + listify(cb_funcs))
+        cbs = [_as_callback(cb) for cb in listify(cbs) + listify(cb_funcs)]
+        # As in fastai, Lightning and accelerate, model and batches go to the default device (CUDA when there is
+        # one) unless told otherwise: by `device`, or by a DeviceCallback of one's own.
+        if any(isinstance(cb, DeviceCallback) for cb in cbs):
+            if device is not None: raise ValueError("give the device either as device= or as a DeviceCallback, not both")
+        else: cbs.insert(0, DeviceCallback(device))
+        self.add_cbs([TrainEvalCallback(), StopOnNonFinite()] + cbs)
+
+    @property
+    def device(self):
+        "The device model and batches go to: that of the learner's (last) `DeviceCallback`."
+        devs = [cb.device for cb in self.__dict__.get('cbs', []) if isinstance(cb, DeviceCallback)]
+        return devs[-1] if devs else None
 
     # ---- callbacks
     def add_cbs(self, cbs):
@@ -270,6 +293,7 @@ class Learner:
             self('before_batch')
             self.pred = self.model(self.xb)
             self('after_pred')
+            if self.yb is None and not self.in_train: raise CancelBatchException()   # predictions without targets
             self.loss = self.loss_func(self.pred, self.yb)
             self('after_loss')
             if self.in_train:
@@ -292,6 +316,20 @@ class Learner:
             self(event)
             self._all_batches(dl)
         except CancelEpochException: self('after_cancel_epoch')
+
+    def _inference_pass(self, dl, cbs):
+        # One pass over `dl` as validation runs it (no gradients, eval mode), with only the callbacks that place and
+        # transform batches (`in_inference`) plus `cbs`: no statistics, schedules or recorders are touched.
+        saved = {k: getattr(self, k) for k in ('cbs', '_dispatch', 'in_train', 'dl', 'iter', 'iters', 'xb', 'yb',
+                                                'pred', 'loss')}
+        was_training = self.model.training
+        self.cbs = [cb for cb in self.cbs if cb.in_inference]
+        try:
+            self.add_cbs(cbs)
+            with torch.no_grad(): self._do_pass(dl, 'before_validate')
+        finally:
+            self.__dict__.update(saved)
+            self.model.train(was_training)
 
     def fit(self, n_epochs, cbs=None, reset_opt=False):
         "Train for `n_epochs`; `cbs` are attached for this call only; `reset_opt` creates a new optimizer."
@@ -387,3 +425,77 @@ class AvgStatsCallback(Callback):
     def valid_metric(self, i=0):
         "The last epoch's validation average of metric `i` (the first metric, usually accuracy, by default)."
         return self.valid_stats.avg_stats[1 + i]
+
+# %% ../nbs/04_callbacks.ipynb #9c708670
+class GatherPreds(Callback):
+    "Collects the predictions, targets and (with `with_loss`) per-item losses of a pass, on the CPU."
+    in_inference, run_after = True, ('RNNTrainer',)   # after the trainer has split a language model's output
+    def __init__(self, with_loss=False): self.with_loss, self.preds, self.targs, self.losses = with_loss, [], [], []
+    def after_pred(self):
+        self.preds.append(self.learn.pred.detach().float().cpu())
+        if self.learn.yb is not None: self.targs.append(self.learn.yb.detach().cpu())
+        if self.with_loss: self.losses.append(loss_per_item(self.learn.loss_func, self.learn.pred, self.learn.yb).cpu())
+
+def loss_per_item(loss_func, pred, targ):
+    "`loss_func(pred, targ)` without the reduction: one loss per item (a module's `reduction`, or `reduction='none'`)."
+    if isinstance(getattr(loss_func, 'reduction', None), str):
+        old, loss_func.reduction = loss_func.reduction, 'none'
+        try: return loss_func(pred, targ)
+        finally: loss_func.reduction = old
+    try: return loss_func(pred, targ, reduction='none')
+    except TypeError as e:
+        raise TypeError(f"cannot compute one loss per item with {getattr(loss_func, '__name__', loss_func)}: "
+                        f"it takes no `reduction` argument ({e})") from None
+
+def _activation(act):
+    if act == 'softmax': return lambda o: torch.softmax(o, dim=-1)
+    if act is None or callable(act): return act
+    raise ValueError(f"act must be 'softmax', None (raw outputs) or a function, got {act!r}")
+
+def get_preds(self, dl=None, with_loss=False, act='softmax'):
+    "Predictions (`act` of the outputs) and targets over `dl` (default: validation), plus per-item losses if asked."
+    act, g = _activation(act), GatherPreds(with_loss)
+    self._inference_pass(self.data.valid_dl if dl is None else dl, g)
+    if not g.preds: raise ValueError("get_preds: the DataLoader yielded no batches")
+    preds = torch.cat(g.preds)
+    res = (act(preds) if act else preds, torch.cat(g.targs) if g.targs else None)
+    return res + (torch.cat(g.losses),) if with_loss else res
+
+class _Metrics(Callback):
+    in_inference = True
+    def __init__(self, metrics): self.stats = AvgStats(metrics, False)
+    def after_loss(self): self.stats.accumulate(self.learn)
+
+def validate(self, dl=None, metrics=None):
+    "Loss and metrics (default: those of `AvgStatsCallback`) over `dl` (default: validation), batch-size weighted."
+    if metrics is None:
+        stats = next((cb for cb in self.cbs if isinstance(cb, AvgStatsCallback)), None)
+        metrics = stats.valid_stats.metrics if stats is not None else []
+    m = _Metrics(metrics)
+    self._inference_pass(self.data.valid_dl if dl is None else dl, m)
+    if not m.stats.count: raise ValueError("validate: the DataLoader yielded no items")
+    return m.stats.avg_stats
+
+def _item_to_input(self, item):
+    tfm = getattr(self.data, 'item_tfm', None)
+    if tfm is None:
+        x = getattr(self.data.valid_ds, 'x', None)   # an item list opens and transforms its items on access
+        if x is not None and hasattr(x, '_get'): tfm = x._get
+    return tfm(item) if tfm is not None else torch.as_tensor(item)
+
+def _classes(self):
+    classes = getattr(self.data, 'classes', None)
+    if classes is None:   # the vocabulary of a data block's label processor
+        procs = listify(getattr(self.data.valid_ds, 'proc_y', None))
+        classes = getattr(procs[-1], 'vocab', None) if procs else None
+    return classes
+
+def predict(self, item):
+    "`(class, class index, probabilities)` for one raw `item`, turned into an input as validation items are."
+    x = _item_to_input(self, item)
+    probs = self.get_preds([(x[None], None)])[0][0]
+    idx = int(probs.argmax())
+    classes = _classes(self)
+    return (classes[idx] if classes is not None else idx), idx, probs
+
+Learner.get_preds, Learner.validate, Learner.predict = get_preds, validate, predict
