@@ -70,8 +70,22 @@ check-lines: venv
 test: venv data check-export check-readme
 	$(PY) tools/run_tests.py $(if $(FLAGS),--flags "$(FLAGS)")
 
+# JupyterLab on the course notebooks, at http://localhost:$(LAB_PORT)/lab with the token Jupyter prints.
+# LAB_PORT picks the port (Jupyter may not move to another one: the printed URL stays true); LAB_IP=0.0.0.0 listens
+# on every interface, to reach a container or a remote machine from elsewhere. As root (uid 0, as in most containers)
+# Jupyter needs --allow-root, and no browser is opened.
+LAB_PORT ?= 8888
+LAB_IP ?=
 lab: venv data
-	.venv/bin/jupyter lab nbs
+	@if [ "$$(id -u)" = 0 ]; then as_root="--allow-root --no-browser"; else as_root=; fi; \
+	case "$(LAB_IP)" in \
+	  ''|localhost|127.0.0.1) where="http://localhost:$(LAB_PORT)/lab (LAB_IP=0.0.0.0 to reach it from elsewhere)";; \
+	  0.0.0.0|'::') addrs=$$(hostname -I 2>/dev/null | tr -s ' ' | sed 's/ $$//'); \
+	    where="http://localhost:$(LAB_PORT)/lab here, or http://<address>:$(LAB_PORT)/lab from elsewhere$${addrs:+ (this machine: $$addrs)}";; \
+	  *) where="http://$(LAB_IP):$(LAB_PORT)/lab";; \
+	esac; \
+	echo "Starting JupyterLab on $$where; log in with the token in the URL Jupyter prints below. Ctrl-C stops it."; \
+	exec .venv/bin/jupyter lab nbs --port=$(LAB_PORT) --ServerApp.port_retries=0 $(if $(LAB_IP),--ip=$(LAB_IP)) $$as_root
 
 # The docs site without quarto (tools/docs/build.py): the notebooks executed as nbdev_test runs
 # them (the copies `make test` saved are reused), processed by nbdev, rendered by mkdocs into

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PilTransform', 'PilRandomFlip', 'dihedral', 'PilRandomDihedral', 'GeneralCrop', 'CenterCrop', 'RandomResizedCrop',
            'perspective_coeffs', 'perspective_apply', 'PilRandomPerspective', 'affine_warp', 'random_affine_thetas',
-           'BatchAugmentCallback']
+           'BatchAugmentCallback', 'flip_batch', 'InferenceAugment', 'tta']
 
 # %% ../nbs/10_augmentation.ipynb #a00a5ceb
 import math, random
@@ -191,3 +191,34 @@ class BatchAugmentCallback(BatchTransformXCallback):
         return affine_warp(xb, theta, self.mode, self.padding_mode)
     def before_batch(self):
         if self.learn.in_train: super().before_batch()
+
+# %% ../nbs/10_augmentation.ipynb #0aeb3439
+from .learner import Learner
+
+def flip_batch(xb):
+    "Mirror every image of the batch `xb` (N, C, H, W) left to right."
+    return xb.flip(-1)
+
+class InferenceAugment(BatchTransformXCallback):
+    "Applies the augmentation `tfm` to the batches of inference passes (`get_preds`): test-time augmentation."
+    run_before = 'NormalizeCallback'   # augment the image, then normalise it, as in training
+    in_inference = True
+
+def _default_tta_tfm(learn):
+    aug = next((cb for cb in learn.cbs if isinstance(cb, BatchAugmentCallback)), None)
+    return (aug if aug is not None else BatchAugmentCallback()).augment
+
+def tta(self, dl=None, n=4, beta=0.25, tfm=None):
+    "Test-time augmentation: `n` augmented passes over `dl` averaged, blended with the plain predictions by `beta`."
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"tta: n is the number of augmented passes and must be a whole number >= 1, got {n!r}")
+    if not 0 <= beta <= 1:
+        raise ValueError(f"tta: beta is the weight of the plain predictions and must be in [0, 1], got {beta}")
+    preds, targs = self.get_preds(dl)
+    aug = InferenceAugment(tfm if tfm is not None else _default_tta_tfm(self))
+    self.add_cbs(aug)
+    try: aug_preds = torch.stack([self.get_preds(dl)[0] for _ in range(n)]).mean(0)
+    finally: self.remove_cbs(aug)
+    return torch.lerp(aug_preds, preds, beta), targs
+
+Learner.tta = tta
