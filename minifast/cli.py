@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from .core import *
 from .learner import *
-from .data import DataBunch
-from .data import Dataset, get_dls
+from .data import Dataset, DataBunch, get_dls
 from .losses import accuracy
 from .datasets import mnist, fashion_mnist, DatasetError
 from .schedule import ParamScheduler, Recorder, sched_1cycle, sched_cos, combine_scheds
