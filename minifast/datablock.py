@@ -96,8 +96,8 @@ def open_image(fn, draft=None):
     except Exception as e:
         # Malformed files make PIL's decoders raise almost anything (OSError, SyntaxError, struct.error, ...)
         reason = _reason(e, fn)
-        raise ImageLoadError(f"cannot read image file {fn}: {reason}. Remove or replace the file, or build the list with "
-                             f"ImageList.from_files(..., on_error='skip') to leave unreadable files out.",
+        raise ImageLoadError(f"cannot read image file {fn}: {reason}. Remove or replace the file, or build the list "
+                             f"with ImageList.from_files(..., on_error='skip') to leave unreadable files out.",
                              path=fn, reason=reason) from e
 
 def verify_images(fns, draft=None):
@@ -112,20 +112,21 @@ class ImageList(ItemList):
     "An `ItemList` of image files: `get` opens and decodes one with PIL."
     @classmethod
     def from_files(cls, path, extensions=None, recurse=True, include=None, on_error='raise', **kwargs):
-        "The image files under `path`; `on_error='skip'` checks every file first and leaves unreadable ones out with a warning."
+        "The image files under `path`; `on_error='skip'` checks every file and leaves unreadable ones out (warns)."
         if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
         if extensions is None: extensions = image_extensions
         fns = get_files(path, extensions, recurse=recurse, include=include)
         if not fns:
             exts = sorted(setify(extensions))
+            where = ' or its subfolders' if recurse else ' (subfolders not searched: pass recurse=True)'
+            limit = f' limited to include={include}' if include is not None else ''
             raise FileNotFoundError(f"no files with extensions {exts[:8]}{' ...' if len(exts) > 8 else ''} in {path}"
-                                    f"{' or its subfolders' if recurse else ' (subfolders not searched: pass recurse=True)'}"
-                                    f"{f' limited to include={include}' if include is not None else ''}: check the path and the extensions")
+                                    f"{where}{limit}: check the path and the extensions")
         if on_error == 'skip':
             bad = verify_images(fns)
             if bad:
-                warnings.warn(f"skipping {len(bad)} unreadable image file(s): " + '; '.join(f"{fn} ({err})" for fn, err in bad[:5])
-                              + (' ...' if len(bad) > 5 else ''))
+                warnings.warn(f"skipping {len(bad)} unreadable image file(s): "
+                              + '; '.join(f"{fn} ({err})" for fn, err in bad[:5]) + (' ...' if len(bad) > 5 else ''))
                 bad_set = {fn for fn, _ in bad}
                 fns = [fn for fn in fns if fn not in bad_set]
         return cls(fns, path, **kwargs)
