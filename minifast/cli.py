@@ -179,6 +179,8 @@ class ImageInput:
         "`im` as an 8-bit image of this input's mode (see `convert_image`)."
         return convert_image(im, self.mode, self.background)
     def __call__(self, item):
+        if not isinstance(item, (str, os.PathLike, PIL.Image.Image)):
+            raise TypeError(f"an image is a file path or a PIL image, got {type(item).__name__}")
         im = item if isinstance(item, PIL.Image.Image) else open_image(item)
         return compose(im, self.tfms)
     def to_dict(self):
@@ -357,7 +359,7 @@ def evaluate(model, dl, device=None):
     if n == 0: raise ValueError("evaluate: the data loader gave no items")
     return correct / n
 
-def _plot(recorder, history, run_id=None):
+def _plot(recorder, history):
     "training.png's figure: loss per batch and per epoch (training, validation) and learning rate, against epochs."
     fig = Figure(figsize=(10, 3.5), layout='constrained')
     ax1, ax2 = fig.subplots(1, 2)
@@ -504,7 +506,9 @@ def _train(args, extra_cbs=()):
             run = dict(run_id=run_id, status='running', kind='image', pid=os.getpid(), host=socket.gethostname(),
                        started=time.strftime('%Y-%m-%d %H:%M:%S'), minifast_version=__version__)
             _write_json(tmp / 'run.json', run)
-        with rank0_first(): data, classes, mean, std = load_data(args)   # a download happens once, on rank 0
+        # a download happens once, on rank 0; a folder is checked by every process at once (nothing is written)
+        with rank0_first() if args.data in DATASETS else contextlib.nullcontext():
+            data, classes, mean, std = load_data(args)
         skipped = getattr(data, 'skipped_images', [])
         if skipped and main_process:
             print(f"minifast_train: skipped {len(skipped)} unreadable image file(s) (--skip-bad-images), e.g. "
@@ -526,7 +530,7 @@ def _train(args, extra_cbs=()):
                              for c, nm, k, r in zip(classes, names, n, correct)]
                 if main_process:
                     atomic_write(tmp / 'model.pth', lambda f: torch.save(dict(run_id=run_id, state_dict=state), f))
-                    fig = _plot(learn.recorder, learn.avg_stats.history, run_id)
+                    fig = _plot(learn.recorder, learn.avg_stats.history)
                     atomic_write(tmp / 'training.png', lambda f: fig.savefig(f, format='png', dpi=80,
                                                                             metadata={'minifast_run_id': run_id}))
         accs = [r['accuracy'] for r in runs]
@@ -534,8 +538,7 @@ def _train(args, extra_cbs=()):
         size = data.item_tfm.size
         res = dict(run_id=run_id, accuracy=first['accuracy'], valid_loss=first['valid_loss'], classes=classes,
                    class_names=names, per_class=per_class, arch=args.arch, c_in=data.c_in, c_out=len(classes),
-                   size=size,
-                   n_train=len(data.train_ds), n_valid=len(data.valid_ds),
+                   size=size, n_train=len(data.train_ds), n_valid=len(data.valid_ds),
                    skipped_images=[dict(path=str(p), reason=r) for p, r in skipped],
                    train_time_s=first['train_time_s'], total_time_s=round(time.time() - t_start, 2), device=str(device),
                    world_size=world, torch_version=torch.__version__, minifast_version=__version__,
