@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['image_extensions', 'get_files', 'ItemList', 'ImageLoadError', 'open_image', 'verify_images', 'ImageList',
            'grandparent_splitter', 'random_splitter', 'split_by_func', 'SplitData', 'Processor', 'uniqueify',
-           'CategoryProcessor', 'parent_labeler', 'LabeledData', 'label_by_func', 'Transform', 'make_rgb',
-           'ResizeFixed', 'to_byte_tensor', 'to_float_tensor', 'show_image', 'get_dataloaders', 'databunchify',
-           'show_batch', 'normalize_chan', 'channel_stats', 'NormalizeCallback', 'prev_pow_2']
+           'CategoryProcessor', 'parent_labeler', 'LabeledData', 'label_by_func', 'Transform', 'convert_image',
+           'make_rgb', 'ResizeFixed', 'to_byte_tensor', 'to_float_tensor', 'show_image', 'get_dataloaders',
+           'databunchify', 'show_batch', 'normalize_chan', 'channel_stats', 'NormalizeCallback', 'prev_pow_2']
 
 # %% ../nbs/08_data_block.ipynb #6906af68
 import os, math, mimetypes, random, warnings
@@ -70,47 +70,63 @@ class ItemList(ListContainer):
 
 # %% ../nbs/08_data_block.ipynb #d61f3783
 class ImageLoadError(OSError):
-    "An image file that PIL cannot open or decode; the message names the file."
+    "An image file that cannot be opened, decoded or converted; `path` names the file and `reason` says what failed."
+    def __init__(self, msg, path=None, reason=None):
+        super().__init__(msg)
+        self.path, self.reason = path, reason
 
-def open_image(fn):
-    "Open and fully decode the image file `fn` with PIL; raises `ImageLoadError` naming the file if it is corrupt or not an image."
+def _reason(e, fn):
+    if isinstance(e, PIL.UnidentifiedImageError):   # PIL's message shows a file object, not what is wrong
+        size = os.path.getsize(fn)
+        return "empty file (0 bytes)" if size == 0 else f"not an image: no image format recognised in its {size} bytes"
+    # PIL's other messages are short and often lack the exception type ("image file is truncated"); keep both
+    msg = str(e) or type(e).__name__
+    return msg if isinstance(e, (OSError, PIL.Image.DecompressionBombError)) else f"{type(e).__name__}: {msg}"
+
+def open_image(fn, draft=None):
+    "Open and fully decode the image file `fn` with PIL; raises `ImageLoadError` naming the file if it cannot be read."
     try:
         # Our own `with` closes the file on failure too; PIL opens lazily, so a truncated file
         # only fails when `load` decodes the pixels, which we want to happen here.
         with open(fn, 'rb') as f:
-            im = PIL.Image.open(f)
+            im = PIL.Image.open(f)   # raises DecompressionBombError for more than 2 * MAX_IMAGE_PIXELS pixels
+            if draft is not None: im.draft(None, tuple(draft))   # JPEG: decode at a reduced scale, >= `draft`
             im.load()
         return im
-    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
-        raise ImageLoadError(f"cannot read image file {fn}: {e}. Remove or replace the file, or build the list with "
-                             f"ImageList.from_files(..., on_error='skip') to leave unreadable files out.") from e
+    except Exception as e:
+        # Malformed files make PIL's decoders raise almost anything (OSError, SyntaxError, struct.error, ...)
+        reason = _reason(e, fn)
+        raise ImageLoadError(f"cannot read image file {fn}: {reason}. Remove or replace the file, or build the list "
+                             f"with ImageList.from_files(..., on_error='skip') to leave unreadable files out.",
+                             path=fn, reason=reason) from e
 
-def verify_images(fns):
-    "The files among `fns` that cannot be opened and decoded as images, as a list of `(path, error message)`."
+def verify_images(fns, draft=None):
+    "The files among `fns` that cannot be opened and decoded as images, as a list of `(path, reason)`."
     bad = []
     for fn in fns:
-        try: open_image(fn)
-        except ImageLoadError as e: bad.append((fn, str(e.__cause__)))
+        try: open_image(fn, draft=draft)
+        except ImageLoadError as e: bad.append((fn, e.reason))
     return bad
 
 class ImageList(ItemList):
     "An `ItemList` of image files: `get` opens and decodes one with PIL."
     @classmethod
     def from_files(cls, path, extensions=None, recurse=True, include=None, on_error='raise', **kwargs):
-        "The image files under `path`; `on_error='skip'` checks every file first and leaves unreadable ones out with a warning."
+        "The image files under `path`; `on_error='skip'` checks every file and leaves unreadable ones out (warns)."
         if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
         if extensions is None: extensions = image_extensions
         fns = get_files(path, extensions, recurse=recurse, include=include)
         if not fns:
             exts = sorted(setify(extensions))
+            where = ' or its subfolders' if recurse else ' (subfolders not searched: pass recurse=True)'
+            limit = f' limited to include={include}' if include is not None else ''
             raise FileNotFoundError(f"no files with extensions {exts[:8]}{' ...' if len(exts) > 8 else ''} in {path}"
-                                    f"{' or its subfolders' if recurse else ' (subfolders not searched: pass recurse=True)'}"
-                                    f"{f' limited to include={include}' if include is not None else ''}: check the path and the extensions")
+                                    f"{where}{limit}: check the path and the extensions")
         if on_error == 'skip':
             bad = verify_images(fns)
             if bad:
-                warnings.warn(f"skipping {len(bad)} unreadable image file(s): " + '; '.join(f"{fn} ({err})" for fn, err in bad[:5])
-                              + (' ...' if len(bad) > 5 else ''))
+                warnings.warn(f"skipping {len(bad)} unreadable image file(s): "
+                              + '; '.join(f"{fn} ({err})" for fn, err in bad[:5]) + (' ...' if len(bad) > 5 else ''))
                 bad_set = {fn for fn, _ in bad}
                 fns = [fn for fn in fns if fn not in bad_set]
         return cls(fns, path, **kwargs)
@@ -269,9 +285,25 @@ class Transform:
     "Base class of item transforms: `_order` says when one runs in a `compose`."
     _order = 0
 
+_WIDE_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I')
+
+def _to_8bit(im):
+    "A 16-bit greyscale image (mode I;16* or I) as 8-bit `L`: 0..65535 scaled to 0..255 (PIL's convert would clip)."
+    # 65535 / 257 = 255 exactly; `point` truncates, so + 0.5 rounds; values above 65535 (32-bit 'I') clip to 255
+    return im.convert('I').point(lambda v: v / 257 + 0.5).convert('L')
+
+def convert_image(im, mode='RGB', background=255):
+    "`im` as an 8-bit PIL image in `mode` ('RGB' or 'L'): 16-bit scaled down, transparency composited on `background`."
+    if mode not in ('RGB', 'L'): raise ValueError(f"convert_image converts to 'RGB' or 'L', not {mode!r}")
+    if im.mode in _WIDE_MODES: im = _to_8bit(im)
+    if im.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in im.info:
+        bg = (background,) * 3 if isinstance(background, int) else tuple(background)
+        im = PIL.Image.alpha_composite(PIL.Image.new('RGBA', im.size, bg + (255,)), im.convert('RGBA'))
+    return im if im.mode == mode else im.convert(mode)
+
 def make_rgb(item):
-    "Convert a PIL image to 3-channel RGB (greyscale, palette and RGBA images included)."
-    return item.convert('RGB')
+    "Convert a PIL image to 8-bit RGB (with `convert_image`: 16-bit, palette, CMYK and transparent images included)."
+    return convert_image(item, 'RGB')
 
 _BILINEAR = getattr(PIL.Image, 'Resampling', PIL.Image).BILINEAR
 
