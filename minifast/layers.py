@@ -87,11 +87,10 @@ def init_cnn(m, uniform=False, a=0.1):
 
 # %% ../nbs/06_cuda_cnn_hooks_init.ipynb #d2738683
 def get_runner(model, data, lr=0.6, cbs=None, opt_func=None, loss_func=F.cross_entropy):
-    "A `Learner` for `model` on `data` with a device mover (unless `cbs` has one), accuracy stats, and `cbs`."
-    cbs = listify(cbs)
-    has_device = any(cb is DeviceCallback or isinstance(cb, DeviceCallback) for cb in cbs)
+    "A `Learner` for `model` on `data` with accuracy statistics and `cbs` (the course's helper)."
+    # the Learner adds a DeviceCallback by default, unless `cbs` brings its own
     return Learner(model, data, loss_func, opt_func=opt_func or torch.optim.SGD, lr=lr,
-                   cbs=([] if has_device else [DeviceCallback()]) + [AvgStatsCallback([accuracy])] + cbs)
+                   cbs=[AvgStatsCallback([accuracy])] + listify(cbs))
 
 def get_learner(nfs, data, lr, layer=conv_layer, loss_func=F.cross_entropy, cbs=None, opt_func=None, cb_funcs=None,
                 **kwargs):
