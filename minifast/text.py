@@ -7,7 +7,8 @@ __all__ = ['UNK', 'PAD', 'BOS', 'EOS', 'FLD', 'TK_REP', 'TK_WREP', 'TK_UP', 'TK_
            'default_post_rules', 'sub_br', 'spec_add_spaces', 'rm_useless_spaces', 'replace_rep', 'replace_wrep',
            'fixup_text', 'replace_all_caps', 'deal_caps', 'add_eos_bos', 'get_tokenizer', 'text_of', 'TextRow',
            'TokenizeProcessor', 'TextList', 'col_labeler', 'col_splitter', 'NumericalizeProcessor', 'LM_PreLoader',
-           'SortSampler', 'SortishSampler', 'pad_collate', 'lm_databunchify', 'clas_databunchify']
+           'SortSampler', 'SortishSampler', 'pad_collate', 'lm_databunchify', 'clas_databunchify', 'imdb_lm_data',
+           'TextDataError', 'text_clas_data']
 
 # %% ../nbs/12_text.ipynb #423fc56a
 import re, html, os, csv, multiprocessing
@@ -328,3 +329,132 @@ def clas_databunchify(sd, bs=64, pad_idx=1, pad_first=True, **kwargs):
     return DataBunch(DataLoader(sd.train, bs=bs, sampler=SortishSampler(sd.train.x, train_len, bs), collate_fn=collate, **kwargs),
                      DataLoader(sd.valid, bs=bs * 2, sampler=SortSampler(sd.valid.x, valid_len, bs * 2), collate_fn=collate, **kwargs),
                      c_out=len(cat.vocab) if cat is not None else None)
+
+# %% ../nbs/12_text.ipynb #dee2c5a6
+def _lm_texts(path, include=None, text_col='text'):
+    "A `TextList` of the .txt files under the folder `path` (`include`: top-level folders) or of the CSV file `path`."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"no such folder or CSV file: {path}")
+    if path.is_file():
+        if path.suffix.lower() != '.csv':
+            raise ValueError(f"{path} is a file but not a .csv: pass a folder of .txt files "
+                             f"or a CSV with a {text_col!r} column")
+        return TextList.from_csv(path, text_col=text_col)
+    # accept the folder that holds aclImdb/ as well as aclImdb/ itself
+    if (path/'aclImdb').is_dir() and not any(path.glob('*.txt')): path = path/'aclImdb'
+    return TextList.from_files(path, include=None if include is None else list(include))
+
+def _split_docs(il, valid_pct, seed):
+    "A `SplitData` with a seeded random `valid_pct` of the documents of `il` for validation."
+    if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be strictly between 0 and 1, got {valid_pct}")
+    n = len(il.items)
+    n_valid = max(1, round(n * valid_pct))
+    if n - n_valid < 1:
+        raise ValueError(f"{n} document(s) cannot be split into a training and a validation set: add text")
+    # a permutation from its own seeded generator: the same split on every machine, whatever the global RNG
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    valid = set(perm[:n_valid])
+    return SplitData(il.new([o for i, o in enumerate(il.items) if i not in valid]),
+                     il.new([o for i, o in enumerate(il.items) if i in valid]))
+
+def _chunksize(n):
+    "Texts per tokenising task for `n` texts: about 8 tasks, at most 2,000 texts each."
+    return max(1, min(2000, n // 8 + 1))
+
+def imdb_lm_data(path, bs=64, bptt=70, max_vocab=60000, min_freq=2, valid_pct=0.1, seed=42, include=('train',),
+                 text_col='text', vocab=None, max_workers=None, progress=False):
+    "Language-model `DataBunch` of the texts in a folder of .txt files (aclImdb layout) or a CSV, split by document."
+    il = _lm_texts(path, include, text_col)
+    sd = _split_docs(il, valid_pct, seed)
+    tok = TokenizeProcessor(max_workers=max_workers, chunksize=_chunksize(len(il.items)), progress=progress)
+    num = NumericalizeProcessor(vocab=vocab, max_vocab=max_vocab, min_freq=min_freq)
+    ll = label_by_func(sd, lambda o: 0, proc_x=[tok, num])
+    n_tok = sum(len(t) for t in ll.train.x.items)
+    if n_tok <= 2 * len(ll.train.x.items):
+        raise ValueError(f"the training texts from {path} are empty ({n_tok} tokens, only the xxbos/xxeos markers): "
+                         f"check the folder, include= or the column {text_col!r}")
+    data = lm_databunchify(ll, bs=bs, bptt=bptt)
+    data.vocab, data.numericalizer, data.tokenizer, data.lm_split = num.vocab, num, tok, ll
+    data.settings = dict(path=str(path), bs=bs, bptt=bptt, max_vocab=max_vocab, min_freq=min_freq, valid_pct=valid_pct,
+                         seed=seed, include=list(include) if include is not None else None, text_col=text_col)
+    return data
+
+# %% ../nbs/12_text.ipynb #4e3271bb
+class TextDataError(ValueError):
+    "Text classification data that cannot be used as given: missing columns, empty texts or labels, wrong layout."
+
+def _read_csv_rows(fn, text_col, label_col):
+    "The rows of the CSV file `fn` as dicts, after checking that it has the columns `text_col` and `label_col`."
+    with open(fn, newline='', encoding='utf8') as f:
+        reader = csv.DictReader(f)
+        cols = reader.fieldnames or []
+        missing = [c for c in (text_col, label_col) if c not in cols]
+        if missing: raise TextDataError(f"{fn} has no column(s) {missing}; its columns are {cols}: "
+                                        f"name the text and label columns (text_col=, label_col=)")
+        rows = list(reader)
+    if not rows: raise TextDataError(f"{fn} has a header but no rows")
+    return rows
+
+def _check_texts(il, what):
+    "Refuse empty texts in `il` (read from `what`), naming the first few."
+    empty = [i for i, o in enumerate(il.items) if not text_of(o).strip()]
+    if empty:
+        names = [str(il.items[i]) if isinstance(il.items[i], Path) else f"row {i + 1}" for i in empty[:5]]
+        raise TextDataError(f"{len(empty)} empty text(s) in {what}, e.g. {names}: remove them or fill them in")
+
+def _folder_split(path, valid_name):
+    "The `TextList`, splitter, labeller and validation folder name of the aclImdb-style folder `path`."
+    if valid_name is None: valid_name = next((n for n in ('valid', 'val', 'test') if (path/n).is_dir()), None)
+    if not (path/'train').is_dir() or valid_name is None or not (path/valid_name).is_dir():
+        found = sorted(p.name for p in path.iterdir() if p.is_dir())[:10]
+        raise TextDataError(f"{path} is not in the aclImdb layout: expected train/<label>/*.txt and a validation "
+                            f"folder ({valid_name or 'valid, val or test'}/<label>/*.txt); found folders {found}")
+    il = TextList.from_files(path, include=['train', valid_name])
+    # the official aclImdb archive keeps 50,000 unlabelled reviews in train/unsup: language-model text, not a class
+    il = il.new([p for p in il.items if p.parent.name != 'unsup'])
+    bad = [p for p in il.items if p.parent.parent.parent != path]
+    if bad: raise TextDataError(f"{len(bad)} text file(s) are not one folder below train/ or {valid_name}/, "
+                                f"e.g. {bad[0]}: use <split>/<label>/<file>.txt")
+    return il, partial(grandparent_splitter, valid_name=valid_name), parent_labeler, valid_name
+
+def text_clas_data(source, vocab=None, bs=32, text_col='text', label_col='label', valid_col='is_valid', valid_pct=0.2,
+                   valid_name=None, seed=42, max_vocab=60000, min_freq=2, max_workers=None, progress=False):
+    "Classifier `DataBunch` of the labelled texts in an aclImdb-style folder or a CSV, numericalised with `vocab`."
+    path = Path(source).expanduser()
+    if not path.exists(): raise FileNotFoundError(f"no such folder or CSV file: {path}")
+    if path.is_file():
+        if path.suffix.lower() != '.csv':
+            raise TextDataError(f"{path} is a file but not a .csv: pass a folder in the aclImdb layout or a CSV file")
+        rows = _read_csv_rows(path, text_col, label_col)
+        il = TextList.from_table(rows, text_col=text_col, path=path.parent)
+        no_label = [i + 1 for i, r in enumerate(rows) if not str(r[label_col] or '').strip()]
+        if no_label: raise TextDataError(f"{len(no_label)} row(s) of {path} have an empty {label_col!r}, "
+                                         f"e.g. rows {no_label[:5]}: every text needs a label")
+        labeler = lambda r: str(r[label_col]).strip()
+        if valid_col and valid_col in rows[0]:
+            sd, split = SplitData.split_by_func(il, col_splitter(valid_col)), f"column {valid_col!r}"
+        else:
+            sd, split = _split_docs(il, valid_pct, seed), f"random {valid_pct:.0%} of the rows (seed {seed})"
+    else:
+        if (path/'aclImdb').is_dir() and not (path/'train').is_dir(): path = path/'aclImdb'
+        il, splitter, labeler, valid_name = _folder_split(path, valid_name)
+        sd, split = SplitData.split_by_func(il, splitter), f"folders train/ and {valid_name}/"
+    _check_texts(il, path)
+    if not len(sd.train) or not len(sd.valid):
+        raise TextDataError(f"{path}: {len(sd.train)} training and {len(sd.valid)} validation texts ({split}): "
+                            f"both must be non-empty")
+    tok = TokenizeProcessor(max_workers=max_workers, chunksize=_chunksize(len(il.items)), progress=progress)
+    num = NumericalizeProcessor(vocab=vocab, max_vocab=max_vocab, min_freq=min_freq)
+    cat = CategoryProcessor()
+    try: ll = label_by_func(sd, labeler, proc_x=[tok, num], proc_y=cat)
+    except ValueError as e:
+        if 'never seen in the training set' in str(e): raise TextDataError(f"{path}: {e}") from None
+        raise
+    if len(cat.vocab) < 2:
+        raise TextDataError(f"{path}: the training texts have a single label {cat.vocab}: "
+                            f"a classifier needs at least two")
+    data = clas_databunchify(ll, bs=bs, pad_idx=num.otoi[PAD], pad_first=True)
+    data.vocab, data.classes, data.clas_split = num.vocab, [str(c) for c in cat.vocab], ll
+    data.numericalizer, data.tokenizer = num, tok
+    data.settings = dict(source=str(path), split=split, bs=bs, text_col=text_col, label_col=label_col, seed=seed)
+    return data

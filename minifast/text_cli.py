@@ -15,8 +15,10 @@ from .cli import _positive, _non_negative_int
 from .progress import ProgressCallback
 from .datasets import DatasetError
 from .transfer import atomic_save
-from .ulmfit import (lm_dir, load_lm_info, pretrain_lm, text_clas_data, text_classifier_learner, fit_gradual, majority_baseline,
-                             predict_text, get_text_classifier, awd_lstm_clas_config, TextDataError)
+from .text import text_clas_data, TextDataError
+from .lm import lm_dir, load_lm_info, pretrain_lm
+from .text_classifier import (text_classifier_learner, fit_gradual, majority_baseline, predict_text,
+                                      get_text_classifier)
 
 # %% ../nbs/12d_text_cli.ipynb #e477ceee
 class TextTrainError(ValueError):

@@ -9,7 +9,7 @@ import sys, json, time, argparse, numpy as np, torch
 from pathlib import Path
 from minifast.datablock import ItemList, SplitData, label_by_func
 from minifast.text import lm_databunchify
-from minifast.ulmfit import pretrain_lm
+from minifast.lm import pretrain_lm
 
 p = argparse.ArgumentParser()
 p.add_argument('--data', required=True, help='folder written by prep_ids.py'); p.add_argument('--out', default='/tmp/ulmfit')
@@ -49,7 +49,8 @@ if a.stage in ('both', 'clas'):
     from minifast.datablock import CategoryProcessor
     from minifast.text import clas_databunchify
     from minifast.learner import Callback, CancelEpochException, CancelTrainException
-    from minifast.ulmfit import load_lm_info, text_classifier_learner, fit_gradual, majority_baseline
+    from minifast.lm import load_lm_info
+    from minifast.text_classifier import text_classifier_learner, fit_gradual, majority_baseline
     class Deadline(Callback):
         "Safety net for the 10-minute call: past `t_end`, cut the training pass, validate once, then stop."
         def __init__(self, t_end): self.t_end, self.validated = t_end, False
