@@ -430,15 +430,14 @@ def _chunksize(n):
     "Texts per tokenising task for `n` texts: about 8 tasks, at most 2,000 texts each."
     return max(1, min(2000, n // 8 + 1))
 
-def _check_lm_batch(ll, bs, valid_pct):
+def _check_lm_batch(ll, bs):
     "Refuse language-model data whose training or validation stream cannot fill `bs` rows of 2 tokens."
     for name, part in (('training', ll.train), ('validation', ll.valid)):
         n_tok = sum(len(t) for t in part.x.items)
         if n_tok >= 2 * bs: continue   # what LM_PreLoader needs: each row one input token and its target
-        more = f", a larger valid_pct (it is {valid_pct:g})" if name == 'validation' else ''
         raise TextDataError(f"the language model's {name} text ({len(part.x.items)} document(s), {n_tok} tokens) "
                             f"cannot fill a batch of {bs} rows of at least 2 tokens: use a batch of at most "
-                            f"{max(1, n_tok // 2)} rows (bs=, or --lm-bs in minifast_train_text){more} or more text")
+                            f"{max(1, n_tok // 2)} rows (bs=, or --lm-bs in minifast_train_text), or more text")
 
 def imdb_lm_data(path, bs=64, bptt=70, max_vocab=60000, min_freq=2, valid_pct=0.1, seed=42, include=('train',),
                  text_col='text', vocab=None, max_workers=None, progress=False, encoding='utf-8'):
@@ -452,7 +451,7 @@ def imdb_lm_data(path, bs=64, bptt=70, max_vocab=60000, min_freq=2, valid_pct=0.
     if n_tok <= 2 * len(ll.train.x.items):
         raise TextDataError(f"the training texts from {path} are empty ({n_tok} tokens, only the xxbos/xxeos "
                             f"markers): check the folder, include= or the column {text_col!r}")
-    _check_lm_batch(ll, bs, valid_pct)
+    _check_lm_batch(ll, bs)
     data = lm_databunchify(ll, bs=bs, bptt=bptt)
     data.vocab, data.numericalizer, data.tokenizer, data.lm_split = num.vocab, num, tok, ll
     data.settings = dict(path=str(path), bs=bs, bptt=bptt, max_vocab=max_vocab, min_freq=min_freq, valid_pct=valid_pct,
