@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from . import __version__
 from .core import *
 from .learner import Callback, NonFiniteLossError
-from .cli import (TrainError, RunMismatchError, check_run, _add, _checked, _positive, _int_from,
+from .cli import (TrainError, check_run, _add, _checked, _positive, _int_from,
                           _non_negative_int, _non_negative_float, _MAX_SEED, _write_json, _check_out, _is_run_folder,
                           _remove_stale, _signals_held, _signals_raise, _report_interrupt, _new_run_id, _check_finite)
 from .progress import ProgressCallback
