@@ -424,7 +424,7 @@ def _is_run_folder(p):
     # results.json alone: a run of minifast_train_text, or of minifast_train before run ids
     return (p / 'run.json').is_file() or (p / 'results.json').is_file()
 
-def _check_out(out, data_path=None):
+def _check_out(out, data_path=None, files=RUN_FILES):
     "The output folder `out`, checked before any work: new, empty or an earlier run's; not a file; not in the data."
     out = Path(out).expanduser()
     rout = out.resolve()
@@ -433,7 +433,7 @@ def _check_out(out, data_path=None):
                          "replaces it)")
     if out.exists() and not out.is_dir():
         raise TrainError(f"--out {out} is a file, not a folder: name a folder for the run (it will hold "
-                         f"{', '.join(RUN_FILES)})")
+                         f"{', '.join(files)})")
     if out.is_dir() and not _is_run_folder(out) and any(out.iterdir()):
         raise TrainError(f"--out {out} is a folder with other files in it, not an earlier run: a run replaces its "
                          "folder as a whole, so name a new or empty folder")
@@ -570,18 +570,20 @@ def _run_id_of(path):
         with PIL.Image.open(path) as im: return im.text.get('minifast_run_id')
     except Exception as e: raise TrainError(f"cannot read {path}: {e}") from None
 
-def check_run(out_dir, need=()):
-    "The run id shared by the files of the `minifast_train` run in `out_dir`; an error if missing, unfinished or mixed."
+def check_run(out_dir, need=(), files=RUN_FILES):
+    "The run id shared by the `files` of the run in `out_dir`; an error if one in `need` is missing, or mixed runs."
     out = Path(out_dir).expanduser()
     missing = [n for n in ('run.json', *need) if not (out / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"no {', '.join(missing)} in {out}: is it the --out folder of a finished "
-                                "minifast_train run? (runs saved before minifast_train wrote run.json cannot be "
-                                "loaded: train again)")
-    run = json.loads((out / 'run.json').read_text(encoding='utf8'))
-    if run.get('status') != 'complete':
-        raise RunMismatchError(f"the run in {out} is not complete (status {run.get('status')!r})")
-    ids = {n: _run_id_of(out / n) for n in RUN_FILES if (out / n).is_file()}
+        raise FileNotFoundError(f"no {', '.join(missing)} in {out}: is it the --out folder of a finished run of "
+                                "minifast_train or minifast_train_text? (runs saved before they wrote run.json cannot "
+                                "be loaded: train again)")
+    try: run = json.loads((out / 'run.json').read_text(encoding='utf8'))
+    except (OSError, ValueError) as e: raise RunMismatchError(f"cannot read {out / 'run.json'}: {e}") from None
+    if not isinstance(run, dict) or run.get('status') != 'complete':
+        status = run.get('status') if isinstance(run, dict) else None
+        raise RunMismatchError(f"the run in {out} is not complete (status {status!r})")
+    ids = {n: _run_id_of(out / n) for n in files if (out / n).is_file()}
     if len(set(ids.values())) > 1:
         raise RunMismatchError(f"the files in {out} come from different runs (" +
                                ', '.join(f"{n}: {i or 'no run id'}" for n, i in ids.items()) +
@@ -651,11 +653,27 @@ class _Interrupted(KeyboardInterrupt):
 def _signals_raise():
     "Within the block, SIGINT and SIGTERM raise `_Interrupted` (main thread only); the old handlers come back after."
     if threading.current_thread() is not threading.main_thread(): yield; return
-    def handler(signum, frame): raise _Interrupted(signum)
+    pid = os.getpid()
+    def handler(signum, frame):
+        # a worker process forked within the block (a text tokeniser's) ends quietly: its parent reports for both
+        if os.getpid() != pid: os._exit(128 + signum)
+        raise _Interrupted(signum)
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try: yield
     finally:
         for s, h in old.items(): signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+def _report_interrupt(prog, e, out, args, quiet=False):
+    "Print (unless `quiet`) the one line saying what an interrupted run left in `out`; returns the exit status."
+    sig = signal.Signals(getattr(e, 'signum', signal.SIGINT))
+    if quiet: return 128 + sig
+    run_id = getattr(args, 'run_id', None)
+    try: saved = run_id is not None and json.loads((out / 'run.json').read_text()).get('run_id') == run_id
+    except (OSError, ValueError): saved = False
+    print(f"{prog}: interrupted ({sig.name}): " + (f"the run had been saved to {out}" if saved else
+          f"nothing was saved; {out} is as it was" + ("" if getattr(args, 'predict', None) else
+          " and no temporary folder is left")), file=sys.stderr)
+    return 128 + sig
 
 def _predict(args):
     out = Path(args.out).expanduser()
@@ -684,14 +702,7 @@ def main(argv=None):
             if args.predict is not None: return _predict(args)
             res = train(args)
     except KeyboardInterrupt as e:
-        sig = signal.Signals(getattr(e, 'signum', signal.SIGINT))
-        if is_main_process():
-            saved = getattr(args, 'run_id', None) is not None and (out / 'run.json').is_file() and \
-                    json.loads((out / 'run.json').read_text()).get('run_id') == args.run_id
-            print(f"minifast_train: interrupted ({sig.name}): " + (f"the run had been saved to {out}" if saved else
-                  f"nothing was saved; {out} is as it was" + ("" if getattr(args, 'predict', None) else
-                  " and no temporary folder is left")), file=sys.stderr)
-        raise SystemExit(128 + sig) from None
+        raise SystemExit(_report_interrupt('minifast_train', e, out, args, quiet=not is_main_process())) from None
     except ImageLoadError as e:
         msg = f"cannot read image file {e.path}: {e.reason}" if e.path is not None else str(e).strip().splitlines()[-1]
         raise SystemExit(f"minifast_train: error: {msg}" if is_main_process() else 1) from None

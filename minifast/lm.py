@@ -81,6 +81,8 @@ def validate_lm(model, dl, device=None):
     return tot_loss / n, tot_acc / n
 
 # %% ../nbs/12b_lm_pretrain.ipynb #c3a0f233
+from .learner import AvgStats
+
 def lm_dir(name='imdb_lm'):
     "Default folder of a pretrained language model: `minifast_home()/'models'/name`."
     return minifast_home()/'models'/name
@@ -137,21 +139,32 @@ def load_pretrained_encoder(model, info, vocab):
 
 _data_keys = ('bs', 'bptt', 'max_vocab', 'min_freq', 'valid_pct', 'seed', 'include', 'text_col')
 
+class _PerplexityStats(AvgStats):
+    "`AvgStats` with one more column, `perplexity`: exp of the mean loss (the mean of per-batch exps would be higher)."
+    @property
+    def names(self): return super().names + ['perplexity']
+    @property
+    def avg_stats(self):
+        s = super().avg_stats
+        return s + [math.nan if math.isnan(s[0]) else math.exp(min(s[0], 709.))]   # exp(710) overflows a float
+
 def pretrain_lm(path=None, dest=None, data=None, epochs=2, bs=32, bptt=35, max_vocab=6000, min_freq=2, valid_pct=0.1,
                 include=('train',), text_col='text', lr=1e-2, drop_mult=0.2, wd=0.01, seed=42, time_budget=None,
                 device=None, progress=False, max_workers=None, verbose=True, emb_sz=100, n_hid=300, n_layers=2,
-                **config):
+                encoding='utf-8', cbs=None, info=None, **config):
     "Train an AWD-LSTM language model on the texts at `path` with one-cycle, measure it and save it into `dest`."
     t0 = time.perf_counter()
-    path = Path(path) if path is not None else untar_data('imdb-sample')/'aclImdb'
+    if path is None and data is None: path = untar_data('imdb-sample')/'aclImdb'
     dest = Path(dest) if dest is not None else lm_dir()
-    settings = dict(path=str(path), bs=bs, bptt=bptt, max_vocab=max_vocab, min_freq=min_freq, valid_pct=valid_pct,
-                    seed=seed, include=list(include) if include is not None else None, text_col=text_col, epochs=epochs,
-                    lr=lr, drop_mult=drop_mult, wd=wd, time_budget=time_budget, emb_sz=emb_sz, n_hid=n_hid,
-                    n_layers=n_layers, **config)
+    settings = dict(path=None if path is None else str(path), bs=bs, bptt=bptt, max_vocab=max_vocab,
+                    min_freq=min_freq, valid_pct=valid_pct, seed=seed,
+                    include=list(include) if include is not None else None, text_col=text_col, epochs=epochs, lr=lr,
+                    drop_mult=drop_mult, wd=wd, time_budget=time_budget, emb_sz=emb_sz, n_hid=n_hid,
+                    n_layers=n_layers, encoding=encoding, **config)
     if data is None:
         data = imdb_lm_data(path, bs=bs, bptt=bptt, max_vocab=max_vocab, min_freq=min_freq, valid_pct=valid_pct,
-                            seed=seed, include=include, text_col=text_col, max_workers=max_workers, progress=progress)
+                            seed=seed, include=include, text_col=text_col, max_workers=max_workers, progress=progress,
+                            encoding=encoding)
     t_data = time.perf_counter() - t0
     settings.update(getattr(data, 'settings', {}))   # a DataBunch passed in says how it was built
     base = lm_baselines(data)
@@ -161,8 +174,13 @@ def pretrain_lm(path=None, dest=None, data=None, epochs=2, bs=32, bptt=35, max_v
     torch.manual_seed(seed)
     tb = TimeBudget(time_budget) if time_budget else None
     learn = language_model_learner(data, drop_mult=drop_mult, lr=lr, opt_func=adam_opt(wd=wd), device=device,
-                                   progress=progress, cbs=tb, emb_sz=emb_sz, n_hid=n_hid, n_layers=n_layers, **config)
-    if not verbose: learn.avg_stats.verbose = False
+                                   progress=progress, cbs=listify(tb) + listify(cbs), emb_sz=emb_sz, n_hid=n_hid,
+                                   n_layers=n_layers, **config)
+    # each epoch's results (printed, or in the progress table) show the perplexity beside the loss
+    stats = learn.avg_stats
+    stats.train_stats, stats.valid_stats = (_PerplexityStats(stats.train_stats.metrics, True),
+                                            _PerplexityStats(stats.valid_stats.metrics, False))
+    if not verbose: stats.verbose = False
     t1 = time.perf_counter()
     learn.fit(epochs, cbs=one_cycle_cbs(lr))
     t_fit = time.perf_counter() - t1
@@ -170,7 +188,7 @@ def pretrain_lm(path=None, dest=None, data=None, epochs=2, bs=32, bptt=35, max_v
     epochs_done = tb.epochs_done(len(data.train_dl)) if tb is not None else learn.n_epochs
     res = dict(valid_loss=loss, perplexity=perplexity(loss), accuracy=acc, **base, train_seconds=t_fit,
                data_seconds=t_data, epochs_done=epochs_done, n_train_tokens=n_tok)
-    paths = save_lm(learn, dest, settings=settings, results=res)
+    paths = save_lm(learn, dest, settings=settings, results=res, **(info or {}))
     if verbose:
         print(f"validation perplexity {res['perplexity']:.1f} (unigram {base['unigram_ppl']:.1f}), "
               f"next-token accuracy {acc:.3f} (most frequent token {base['most_frequent_acc']:.3f}); "

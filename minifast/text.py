@@ -7,8 +7,8 @@ __all__ = ['UNK', 'PAD', 'BOS', 'EOS', 'FLD', 'TK_REP', 'TK_WREP', 'TK_UP', 'TK_
            'default_post_rules', 'sub_br', 'spec_add_spaces', 'rm_useless_spaces', 'replace_rep', 'replace_wrep',
            'fixup_text', 'replace_all_caps', 'deal_caps', 'add_eos_bos', 'get_tokenizer', 'text_of', 'TextRow',
            'TokenizeProcessor', 'TextList', 'col_labeler', 'col_splitter', 'NumericalizeProcessor', 'LM_PreLoader',
-           'SortSampler', 'SortishSampler', 'pad_collate', 'lm_databunchify', 'clas_databunchify', 'imdb_lm_data',
-           'TextDataError', 'text_clas_data']
+           'SortSampler', 'SortishSampler', 'pad_collate', 'lm_databunchify', 'clas_databunchify', 'TextDataError',
+           'imdb_lm_data', 'text_clas_data']
 
 # %% ../nbs/12_text.ipynb #423fc56a
 import re, html, os, csv, multiprocessing
@@ -331,18 +331,87 @@ def clas_databunchify(sd, bs=64, pad_idx=1, pad_first=True, **kwargs):
                      c_out=len(cat.vocab) if cat is not None else None)
 
 # %% ../nbs/12_text.ipynb #dee2c5a6
-def _lm_texts(path, include=None, text_col='text'):
+import codecs, io, sys
+
+class TextDataError(ValueError):
+    "Text data that cannot be used as given: unreadable or malformed files, missing columns, empty texts or labels."
+
+def _is_text_encoding(name):
+    "True when Python knows `name` as an encoding of text (utf-8, latin-1, cp1252, ...; not base64 or zlib)."
+    try: return bool(getattr(codecs.lookup(name), '_is_text_encoding', True))
+    except (LookupError, TypeError): return False
+
+def _check_encoding(encoding):
+    if not _is_text_encoding(encoding):
+        raise TextDataError(f"unknown text encoding {encoding!r}: name one Python knows, such as utf-8, latin-1 or "
+                            "cp1252")
+    return codecs.lookup(encoding).name
+
+def _read_file(fn, encoding='utf-8'):
+    "The text of the file `fn` in `encoding` (a UTF-8 byte-order mark dropped); a `TextDataError` naming it if not."
+    # utf-8-sig reads plain UTF-8 too; it only drops the byte-order mark that some editors put first
+    enc = 'utf-8-sig' if _check_encoding(encoding) == 'utf-8' else encoding
+    try: data = Path(fn).read_bytes()
+    except OSError as e: raise TextDataError(f"cannot read {fn}: {e.strerror or e}") from None
+    try: return data.decode(enc)
+    except UnicodeDecodeError as e:
+        line = data.count(b'\n', 0, e.start) + 1
+        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        hint = 'utf-16' if utf16 else 'latin-1'
+        raise TextDataError(f"{fn} is not {encoding} text: byte 0x{data[e.start]:02x} on line {line} cannot be "
+                            f"decoded{' (the file starts with a UTF-16 byte-order mark)' if utf16 else ''}; give the "
+                            f"encoding it was saved in, e.g. encoding='{hint}' (minifast_train_text --encoding "
+                            f"{hint})") from None
+
+# csv refuses fields over 131,072 characters unless told otherwise; the limit is a C long (32 bits on Windows)
+_CSV_FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
+
+def _read_csv_rows(fn, text_col, label_col=None, encoding='utf-8'):
+    "The rows of the CSV file `fn` as dicts, checked: the columns `text_col` (and `label_col`), every field present."
+    text = _read_file(fn, encoding)
+    old = csv.field_size_limit(_CSV_FIELD_LIMIT)   # process-wide: put back below
+    records, line = [], 1
+    try:
+        reader = csv.reader(io.StringIO(text, newline=''))
+        for rec in reader:
+            if rec: records.append((line, rec))   # blank lines hold no row
+            line = reader.line_num + 1            # a quoted field can span lines: the next row starts after it
+    except csv.Error as e:
+        raise TextDataError(f"{fn} is not a readable CSV file: {e} (line {reader.line_num})") from None
+    finally: csv.field_size_limit(old)
+    if not records:
+        raise TextDataError(f"{fn} is empty: a CSV file starts with a header line naming its columns "
+                            f"(e.g. {text_col},{label_col or 'label'}), then one row per text")
+    header = [c.strip() for c in records[0][1]]
+    missing = [c for c in (text_col, label_col) if c is not None and c not in header]
+    if missing: raise TextDataError(f"{fn} has no column(s) {missing}; its columns are {header}: "
+                                    f"name the text and label columns (text_col=, label_col=)")
+    rows = records[1:]
+    bad = [(l, len(r)) for l, r in rows if len(r) != len(header)]
+    if bad:
+        raise TextDataError(f"{len(bad)} row(s) of {fn} do not have the {len(header)} fields its header names "
+                            f"({','.join(header)}), e.g. the row on line {bad[0][0]} has {bad[0][1]}: fill in the "
+                            f"missing fields, and put texts that hold commas, quotes or line breaks in double quotes")
+    if not rows: raise TextDataError(f"{fn} has a header but no rows")
+    return [dict(zip(header, r)) for _, r in rows]
+
+def _lm_texts(path, include=None, text_col='text', encoding='utf-8'):
     "A `TextList` of the .txt files under the folder `path` (`include`: top-level folders) or of the CSV file `path`."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"no such folder or CSV file: {path}")
     if path.is_file():
         if path.suffix.lower() != '.csv':
-            raise ValueError(f"{path} is a file but not a .csv: pass a folder of .txt files "
-                             f"or a CSV with a {text_col!r} column")
-        return TextList.from_csv(path, text_col=text_col)
+            raise TextDataError(f"{path} is a file but not a .csv: pass a folder of .txt files "
+                                f"or a CSV with a {text_col!r} column")
+        return TextList.from_table(_read_csv_rows(path, text_col, encoding=encoding), text_col=text_col,
+                                   path=path.parent)
     # accept the folder that holds aclImdb/ as well as aclImdb/ itself
     if (path/'aclImdb').is_dir() and not any(path.glob('*.txt')): path = path/'aclImdb'
     return TextList.from_files(path, include=None if include is None else list(include))
+
+def _read_texts(il, encoding):
+    "`il` with each of its files read in `encoding` (a string in place of each path): every file is checked here."
+    return il.new([_read_file(o, encoding) if isinstance(o, Path) else o for o in il.items])
 
 def _split_docs(il, valid_pct, seed):
     "A `SplitData` with a seeded random `valid_pct` of the documents of `il` for validation."
@@ -350,7 +419,7 @@ def _split_docs(il, valid_pct, seed):
     n = len(il.items)
     n_valid = max(1, round(n * valid_pct))
     if n - n_valid < 1:
-        raise ValueError(f"{n} document(s) cannot be split into a training and a validation set: add text")
+        raise TextDataError(f"{n} document(s) cannot be split into a training and a validation set: add text")
     # a permutation from its own seeded generator: the same split on every machine, whatever the global RNG
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     valid = set(perm[:n_valid])
@@ -361,83 +430,90 @@ def _chunksize(n):
     "Texts per tokenising task for `n` texts: about 8 tasks, at most 2,000 texts each."
     return max(1, min(2000, n // 8 + 1))
 
+def _check_lm_batch(ll, bs):
+    "Refuse language-model data whose training or validation stream cannot fill `bs` rows of 2 tokens."
+    for name, part in (('training', ll.train), ('validation', ll.valid)):
+        n_tok = sum(len(t) for t in part.x.items)
+        if n_tok >= 2 * bs: continue   # what LM_PreLoader needs: each row one input token and its target
+        raise TextDataError(f"the language model's {name} text ({len(part.x.items)} document(s), {n_tok} tokens) "
+                            f"cannot fill a batch of {bs} rows of at least 2 tokens: use a batch of at most "
+                            f"{max(1, n_tok // 2)} rows (bs=, or --lm-bs in minifast_train_text), or more text")
+
 def imdb_lm_data(path, bs=64, bptt=70, max_vocab=60000, min_freq=2, valid_pct=0.1, seed=42, include=('train',),
-                 text_col='text', vocab=None, max_workers=None, progress=False):
+                 text_col='text', vocab=None, max_workers=None, progress=False, encoding='utf-8'):
     "Language-model `DataBunch` of the texts in a folder of .txt files (aclImdb layout) or a CSV, split by document."
-    il = _lm_texts(path, include, text_col)
+    il = _read_texts(_lm_texts(path, include, text_col, encoding), encoding)
     sd = _split_docs(il, valid_pct, seed)
     tok = TokenizeProcessor(max_workers=max_workers, chunksize=_chunksize(len(il.items)), progress=progress)
     num = NumericalizeProcessor(vocab=vocab, max_vocab=max_vocab, min_freq=min_freq)
     ll = label_by_func(sd, lambda o: 0, proc_x=[tok, num])
     n_tok = sum(len(t) for t in ll.train.x.items)
     if n_tok <= 2 * len(ll.train.x.items):
-        raise ValueError(f"the training texts from {path} are empty ({n_tok} tokens, only the xxbos/xxeos markers): "
-                         f"check the folder, include= or the column {text_col!r}")
+        raise TextDataError(f"the training texts from {path} are empty ({n_tok} tokens, only the xxbos/xxeos "
+                            f"markers): check the folder, include= or the column {text_col!r}")
+    _check_lm_batch(ll, bs)
     data = lm_databunchify(ll, bs=bs, bptt=bptt)
     data.vocab, data.numericalizer, data.tokenizer, data.lm_split = num.vocab, num, tok, ll
     data.settings = dict(path=str(path), bs=bs, bptt=bptt, max_vocab=max_vocab, min_freq=min_freq, valid_pct=valid_pct,
-                         seed=seed, include=list(include) if include is not None else None, text_col=text_col)
+                         seed=seed, include=list(include) if include is not None else None, text_col=text_col,
+                         encoding=encoding)
     return data
 
 # %% ../nbs/12_text.ipynb #4e3271bb
-class TextDataError(ValueError):
-    "Text classification data that cannot be used as given: missing columns, empty texts or labels, wrong layout."
-
-def _read_csv_rows(fn, text_col, label_col):
-    "The rows of the CSV file `fn` as dicts, after checking that it has the columns `text_col` and `label_col`."
-    with open(fn, newline='', encoding='utf8') as f:
-        reader = csv.DictReader(f)
-        cols = reader.fieldnames or []
-        missing = [c for c in (text_col, label_col) if c not in cols]
-        if missing: raise TextDataError(f"{fn} has no column(s) {missing}; its columns are {cols}: "
-                                        f"name the text and label columns (text_col=, label_col=)")
-        rows = list(reader)
-    if not rows: raise TextDataError(f"{fn} has a header but no rows")
-    return rows
-
 def _check_texts(il, what):
     "Refuse empty texts in `il` (read from `what`), naming the first few."
+    def name(i):
+        o = il.items[i]
+        if isinstance(o, TextRow) and isinstance(o.get('path'), Path): return str(o['path'])
+        return str(o) if isinstance(o, Path) else f"row {i + 1}"
     empty = [i for i, o in enumerate(il.items) if not text_of(o).strip()]
     if empty:
-        names = [str(il.items[i]) if isinstance(il.items[i], Path) else f"row {i + 1}" for i in empty[:5]]
-        raise TextDataError(f"{len(empty)} empty text(s) in {what}, e.g. {names}: remove them or fill them in")
+        raise TextDataError(f"{len(empty)} empty text(s) in {what}, e.g. {[name(i) for i in empty[:5]]}: remove them "
+                            "or fill them in")
 
-def _folder_split(path, valid_name):
-    "The `TextList`, splitter, labeller and validation folder name of the aclImdb-style folder `path`."
+def _folder_split(path, valid_name, encoding='utf-8'):
+    "The `TextList` (files read in `encoding`), splitter, labeller and validation folder of the aclImdb-style `path`."
     if valid_name is None: valid_name = next((n for n in ('valid', 'val', 'test') if (path/n).is_dir()), None)
     if not (path/'train').is_dir() or valid_name is None or not (path/valid_name).is_dir():
         found = sorted(p.name for p in path.iterdir() if p.is_dir())[:10]
         raise TextDataError(f"{path} is not in the aclImdb layout: expected train/<label>/*.txt and a validation "
                             f"folder ({valid_name or 'valid, val or test'}/<label>/*.txt); found folders {found}")
-    il = TextList.from_files(path, include=['train', valid_name])
+    fns = TextList.from_files(path, include=['train', valid_name]).items
     # the official aclImdb archive keeps 50,000 unlabelled reviews in train/unsup: language-model text, not a class
-    il = il.new([p for p in il.items if p.parent.name != 'unsup'])
-    bad = [p for p in il.items if p.parent.parent.parent != path]
+    fns = [p for p in fns if p.parent.name != 'unsup']
+    bad = [p for p in fns if p.parent.parent.parent != path]
     if bad: raise TextDataError(f"{len(bad)} text file(s) are not one folder below train/ or {valid_name}/, "
                                 f"e.g. {bad[0]}: use <split>/<label>/<file>.txt")
-    return il, partial(grandparent_splitter, valid_name=valid_name), parent_labeler, valid_name
+    for split in ('train', valid_name):
+        if not any(p.parent.parent.name == split for p in fns):
+            raise TextDataError(f"{path/split} holds no labelled .txt files: expected {path/split}/<label>/<file>.txt")
+    # each file is read here, once, in `encoding`; its row keeps the path that gives its split and its label
+    il = TextList.from_table([{'text': _read_file(p, encoding), 'path': p} for p in fns], path=path)
+    splitter = lambda row: grandparent_splitter(row['path'], valid_name=valid_name)
+    return il, splitter, lambda row: parent_labeler(row['path']), valid_name
 
 def text_clas_data(source, vocab=None, bs=32, text_col='text', label_col='label', valid_col='is_valid', valid_pct=0.2,
-                   valid_name=None, seed=42, max_vocab=60000, min_freq=2, max_workers=None, progress=False):
+                   valid_name=None, seed=42, max_vocab=60000, min_freq=2, max_workers=None, progress=False,
+                   encoding='utf-8'):
     "Classifier `DataBunch` of the labelled texts in an aclImdb-style folder or a CSV, numericalised with `vocab`."
     path = Path(source).expanduser()
     if not path.exists(): raise FileNotFoundError(f"no such folder or CSV file: {path}")
     if path.is_file():
         if path.suffix.lower() != '.csv':
             raise TextDataError(f"{path} is a file but not a .csv: pass a folder in the aclImdb layout or a CSV file")
-        rows = _read_csv_rows(path, text_col, label_col)
+        rows = _read_csv_rows(path, text_col, label_col, encoding)
         il = TextList.from_table(rows, text_col=text_col, path=path.parent)
-        no_label = [i + 1 for i, r in enumerate(rows) if not str(r[label_col] or '').strip()]
+        no_label = [i + 1 for i, r in enumerate(rows) if not r[label_col].strip()]
         if no_label: raise TextDataError(f"{len(no_label)} row(s) of {path} have an empty {label_col!r}, "
                                          f"e.g. rows {no_label[:5]}: every text needs a label")
-        labeler = lambda r: str(r[label_col]).strip()
+        labeler = lambda r: r[label_col].strip()
         if valid_col and valid_col in rows[0]:
             sd, split = SplitData.split_by_func(il, col_splitter(valid_col)), f"column {valid_col!r}"
         else:
             sd, split = _split_docs(il, valid_pct, seed), f"random {valid_pct:.0%} of the rows (seed {seed})"
     else:
         if (path/'aclImdb').is_dir() and not (path/'train').is_dir(): path = path/'aclImdb'
-        il, splitter, labeler, valid_name = _folder_split(path, valid_name)
+        il, splitter, labeler, valid_name = _folder_split(path, valid_name, encoding)
         sd, split = SplitData.split_by_func(il, splitter), f"folders train/ and {valid_name}/"
     _check_texts(il, path)
     if not len(sd.train) or not len(sd.valid):
@@ -456,5 +532,6 @@ def text_clas_data(source, vocab=None, bs=32, text_col='text', label_col='label'
     data = clas_databunchify(ll, bs=bs, pad_idx=num.otoi[PAD], pad_first=True)
     data.vocab, data.classes, data.clas_split = num.vocab, [str(c) for c in cat.vocab], ll
     data.numericalizer, data.tokenizer = num, tok
-    data.settings = dict(source=str(path), split=split, bs=bs, text_col=text_col, label_col=label_col, seed=seed)
+    data.settings = dict(source=str(path), split=split, bs=bs, text_col=text_col, label_col=label_col, seed=seed,
+                         encoding=encoding)
     return data
