@@ -268,6 +268,27 @@ def test_named_parameters_and_add_param_group():
     assert oa.param_groups[1]['params'] == [extra] and oa.param_groups[1]['lr'] == 0.5 and oa.param_groups[1]['mom'] == 0.9
 
 
+# ---------------------------------------------------------------- schedules (05_anneal) can be pickled and copied
+def schedules():
+    from minifast.schedule import sched_lin, sched_cos, sched_no, sched_exp, combine_scheds, sched_1cycle
+    return {'sched_lin': sched_lin(1., 3.), 'sched_cos': sched_cos(2., 0.5), 'sched_no': sched_no(0.3, 9.),
+            'sched_exp': sched_exp(1e-4, 1.), 'sched_1cycle': sched_1cycle(0.4, pct_start=0.3),
+            'combine_scheds': combine_scheds([0.2, 0.3, 0.5], [sched_lin(0., 1.), sched_no(1., 1.), sched_cos(1., 0.)])}
+
+
+def check_schedule_copies(f):
+    "A pickled and a deep-copied schedule give the same values as the original; so does a ParamScheduler holding it."
+    from minifast.schedule import ParamScheduler
+    for how, g in (('pickle', call(lambda: pickle.loads(pickle.dumps(f)))), ('deepcopy', call(copy.deepcopy, f))):
+        assert [g(p) for p in (0., 0.3, 0.77, 1.)] == [f(p) for p in (0., 0.3, 0.77, 1.)], f"{how} changed the schedule"
+    ps = call(lambda: pickle.loads(pickle.dumps(ParamScheduler('lr', [f, f]))))
+    assert ps.sched_funcs[1](0.4) == f(0.4)
+
+
+@pytest.mark.parametrize('name', list(schedules()))
+def test_schedules_pickle(name): check_schedule_copies(schedules()[name])
+
+
 # ---------------------------------------------------------------- deliberate differences, pinned
 def test_pinned_adam_defaults():
     "The course's (and fastai's) Adam defaults: eps=1e-5 and sqr_mom=0.99; torch's are 1e-8 and 0.999."
@@ -356,6 +377,10 @@ def test_checkers_catch_mutants():
     assert_catches(check_optimizer, 'adamw', torch.complex64, make_ours=adam_with(cls=ComplexAsComplex))
     assert_catches(check_roundtrip, 'adamw', 'state_dict', make_ours=adam_with(cls=ForgetfulLoad))
     assert 'raised' in assert_catches(check_roundtrip, 'adamw', 'pickle', make_ours=adam_with(cls=TorchPickling))
+    def closure_schedule(start, end):   # the first combine_scheds returned a closure like this one
+        def _inner(pos): return start + pos * (end - start)
+        return _inner
+    assert 'raised' in assert_catches(check_schedule_copies, closure_schedule(0., 1.))
     assert_catches(check_scheduler, 'StepLR', make_ours=lambda gs, **kw: NotAnOptimizer(sgd_opt(mom=0.9, decouple_wd=False)(gs, lr=0.1)))
 
 
