@@ -27,7 +27,8 @@ from minifast.datablock import get_files
 
 path = untar_data('imdb-sample', show_progress=False)
 with open(path/'texts.csv', newline='', encoding='utf8') as f: texts = [r['text'] for r in csv.DictReader(f)]
-texts += [fn.read_text(encoding='utf8') for fn in get_files(path/'aclImdb', '.txt', recurse=True, include=['train', 'test'])]
+texts += [fn.read_text(encoding='utf8')
+          for fn in get_files(path/'aclImdb', '.txt', recurse=True, include=['train', 'test'])]
 
 
 def squeeze(s): return ' '.join(s.split())
@@ -55,12 +56,11 @@ def main():
     import fastai.text.core as fa
 
     # 1. the repetition rules, on the cases and on every review
-    case_errors = [(r, i, e, getattr(fa, r)(i)) for r, i, e in DOCUMENTED if getattr(fa, r)(i) != e]
-    case_errors += [(r, i, e, getattr(fa, r)(i)) for i, rep, wrep in CASES for r, e in (('replace_rep', rep), ('replace_wrep', wrep))
-                    if getattr(fa, r)(i) != e]
-    case_errors += [(r, i, e, getattr(fa, r)(i)) for r, i, e, _, _ in DIFFERENCES if getattr(fa, r)(i) != e]
-    n_cases = len(DOCUMENTED) + 2 * len(CASES) + len(DIFFERENCES)
-    print(f"{n_cases - len(case_errors)}/{n_cases} rule cases of tests/_text_cases.py give fastai {fa_version}'s output")
+    cases = (DOCUMENTED + [('replace_rep', i, rep) for i, rep, _ in CASES]
+             + [('replace_wrep', i, w) for i, _, w in CASES] + [(r, i, e) for r, i, e, _, _ in DIFFERENCES])
+    case_errors = [(r, i, e, getattr(fa, r)(i)) for r, i, e in cases if getattr(fa, r)(i) != e]
+    n_cases = len(cases)
+    print(f"{n_cases - len(case_errors)}/{n_cases} rule cases of tests/_text_cases.py give fastai {fa_version}'s")
     for r, i, e, got in case_errors: print(f"  {r}({i!r}): expected {e!r}, fastai gives {got!r}")
     rule_diffs = []
     for t in texts:
@@ -73,7 +73,8 @@ def main():
     print(f"repetition rules: {len(texts) - len(rule_diffs)}/{len(texts)} reviews identical; "
           f"{len(pinned)} differ only by a repetition right after another (pinned), {len(other)} otherwise")
     for x, ours, theirs in other[:5]: print(f"  minifast {squeeze(ours)[:120]!r}\n  fastai   {squeeze(theirs)[:120]!r}")
-    reps = sum(len(re.findall(rf'\b{T.TK_REP}\b|\b{T.TK_WREP}\b', T.replace_wrep(T.replace_rep(fa.fix_html(t))))) for t in texts)
+    reps = sum(len(re.findall(rf'\b{T.TK_REP}\b|\b{T.TK_WREP}\b', T.replace_wrep(T.replace_rep(fa.fix_html(t)))))
+               for t in texts)
 
     # 2. the tokens
     ours = T.TokenizeProcessor(max_workers=1, progress=False)(texts)
@@ -103,17 +104,19 @@ def main():
 
     ok = not case_errors and not other
     C.record('Repetition rules vs fastai', "minifast replace_rep + replace_wrep vs fastai's (after fastai's fix_html)",
-             f"{len(texts)} IMDB-sample reviews ({reps:,} repetitions replaced) and {n_cases} documented or pinned cases",
+             f"{len(texts)} IMDB-sample reviews ({reps:,} repetitions replaced), {n_cases} documented or pinned cases",
              f"{len(texts) - len(other)}/{len(texts)} reviews agree", {'fastai': fa_version},
              {'share of reviews that agree': (len(texts) - len(other)) / len(texts),
               'share of cases that agree': (n_cases - len(case_errors)) / n_cases},
              'every review and case agrees (the pinned differences aside)', ok,
              note=f"{len(pinned)} reviews differ only where fastai misses a repetition right after another (pinned in "
                   "tests/test_conformance_text.py); white-space runs are compared as one space")
-    C.record('Tokens vs fastai', "minifast TokenizeProcessor (default rules) vs fastai TokenizeWithRules(SpacyTokenizer()) (its defaults)",
+    C.record('Tokens vs fastai',
+             "minifast TokenizeProcessor (default rules) vs fastai TokenizeWithRules(SpacyTokenizer()) (its defaults)",
              f"{len(texts)} IMDB-sample reviews, {n_tok:,} minifast tokens", f"{agreement:.4f} token agreement",
              {'fastai': f"{identical} reviews identical"},
-             {'token agreement': agreement, 'token agreement without xxeos': agreement_no_eos}, 'none (a measurement)', None,
+             {'token agreement': agreement, 'token agreement without xxeos': agreement_no_eos},
+             'none (a measurement)', None,
              note='agreement = 2*matched/(tokens of both) with difflib per review; differing tokens by cause: '
                   + '; '.join(f"{k}: {v:,}" for k, v in cats.most_common()))
 

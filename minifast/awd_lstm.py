@@ -35,11 +35,13 @@ class LSTMCell(nn.Module):
     def forward(self, input, state=None):
         if input.dim() == 1: return _unbatched(self, input, state)   # one sample (ni,), as nn.LSTMCell takes it
         if input.dim() != 2: raise ValueError(f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D instead")
-        if input.shape[1] != self.ni: raise RuntimeError(f"input has inconsistent input_size: got {input.shape[1]} expected {self.ni}")
+        if input.shape[1] != self.ni:
+            raise RuntimeError(f"input has inconsistent input_size: got {input.shape[1]} expected {self.ni}")
         h, c = state if state is not None else (input.new_zeros(len(input), self.nh),) * 2
         # a state of another batch size would broadcast silently: refuse it as torch does
         if h.shape != (len(input), self.nh) or c.shape != h.shape:
-            raise RuntimeError(f"the state (h, c) must be shaped {(len(input), self.nh)} for this input, got {tuple(h.shape)} and {tuple(c.shape)}")
+            raise RuntimeError(f"the state (h, c) must be shaped {(len(input), self.nh)} for this input, got "
+                               f"{tuple(h.shape)} and {tuple(c.shape)}")
         # one matrix product per input: the four gates side by side, in PyTorch's order (i, f, g, o)
         gates = self.ih(input) + self.hh(h)
         i, f, g, o = gates.chunk(4, 1)

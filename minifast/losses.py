@@ -34,7 +34,8 @@ def log_softmax(x, dim=-1):
 _reductions = ('mean', 'sum', 'none')
 
 def _check_reduction(reduction):
-    if reduction not in _reductions: raise ValueError(f"{reduction!r} is not a valid reduction: use 'mean', 'sum' or 'none'")
+    if reduction not in _reductions:
+        raise ValueError(f"{reduction!r} is not a valid reduction: use 'mean', 'sum' or 'none'")
 
 def _reduce(losses, reduction, keep=None):
     "Reduce per-item `losses`; the mean is over the items where `keep` is true (all of them without `keep`)."
@@ -43,8 +44,9 @@ def _reduce(losses, reduction, keep=None):
     return losses.sum() / (losses.numel() if keep is None else keep.sum())
 
 def _check_target(input, target, ignore_index):
-    "Check integer class `target`s against `input` (classes on dim 1, or dim 0 for one unbatched sample); return them as int64."
-    if input.dim() == 0: raise ValueError("the input is a scalar: it needs a class dimension, (C,) for one sample or (N, C, ...)")
+    "Check class indices `target` against `input` (classes on dim 1, dim 0 for one sample); return them as int64."
+    if input.dim() == 0:
+        raise ValueError("the input is a scalar: it needs a class dimension, (C,) for one sample or (N, C, ...)")
     if target.dtype not in (torch.long, torch.uint8):
         raise RuntimeError(f"expected target dtype to be Long or Byte (class indices), but got {target.dtype}: "
                            "convert it with target.long(), or pass class probabilities of the input's shape")
@@ -64,7 +66,7 @@ def _check_target(input, target, ignore_index):
     return target
 
 def nll(log_probs, target, reduction='mean', ignore_index=-100):
-    "Negative log likelihood: minus the log-probability `log_probs` gives the correct class, averaged (or summed) over the targets."
+    "Negative log likelihood: minus the log-probability `log_probs` gives the correct class, averaged over the targets."
     _check_reduction(reduction)
     target = _check_target(log_probs, target, ignore_index)
     c = 1 if log_probs.dim() > 1 else 0
@@ -74,7 +76,8 @@ def nll(log_probs, target, reduction='mean', ignore_index=-100):
 
 def cross_entropy(logits, target, reduction='mean', ignore_index=-100):
     "Cross-entropy of raw `logits` (classes on dim 1) against class indices, or class probabilities of the same shape."
-    if logits.dim() == 0: raise IndexError("the logits are a scalar: they need a class dimension, (C,) for one sample or (N, C, ...)")
+    if logits.dim() == 0:
+        raise IndexError("the logits are a scalar: they need a class dimension, (C,) for one sample or (N, C, ...)")
     c = 1 if logits.dim() > 1 else 0
     if target.is_floating_point() and target.shape == logits.shape:
         _check_reduction(reduction)

@@ -36,14 +36,14 @@ def _is_param(o):
     return isinstance(o, torch.Tensor) or (isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str))
 
 def _reads(f):
-    "The names of the hyper-parameters a stepper or a stat reads (its named arguments), or None if they cannot be known."
+    "The hyper-parameters a stepper or a stat reads (the names of its arguments), or None if they cannot be known."
     try: ps = inspect.signature(f.update if hasattr(f, 'init_state') else f).parameters.values()
     except (TypeError, ValueError): return None
     return {p.name for p in ps if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 def _sparse_error(p):
-    return RuntimeError(f"minifast's optimizers need dense gradients, but a parameter of shape {tuple(p.shape)} has a "
-                        "sparse one: use torch.optim.SparseAdam (or torch.optim.SGD) for it, or nn.Embedding(sparse=False)")
+    return RuntimeError(f"minifast's optimizers need dense gradients, but a parameter of shape {tuple(p.shape)} has "
+                        "a sparse one: use torch.optim.SparseAdam (or SGD) for it, or nn.Embedding(sparse=False)")
 
 class Optimizer(torch.optim.Optimizer):
     "Generic optimizer: moves each parameter by running `steppers` with the hyper-parameters of its param group."
@@ -53,8 +53,9 @@ class Optimizer(torch.optim.Optimizer):
         reads = [_reads(f) for f in self.steppers + getattr(self, 'stats', [])]
         unread = sorted(set(defaults) - {'lr'}.union(*[r for r in reads if r is not None]))
         if unread and None not in reads:
-            raise TypeError(f"{type(self).__name__} got hyper-parameter(s) {unread} that none of its steppers or stats reads "
-                            f"(they read {sorted({'lr'}.union(*reads) - {'p', 'state', 'kwargs'})}): check the spelling")
+            known = sorted({'lr'}.union(*reads) - {'p', 'state'})
+            raise TypeError(f"{type(self).__name__} got hyper-parameter(s) {unread} that none of its steppers or stats "
+                            f"reads (they read {known}): check the spelling")
         if isinstance(params, torch.Tensor):
             raise TypeError("params should be an iterable of tensors or of param-group dicts, got a single Tensor: wrap it in a list")
         groups = list(params)
@@ -94,7 +95,7 @@ class Optimizer(torch.optim.Optimizer):
         return self.foreach is not False and all(getattr(s, 'foreach', None) is not None for s in self.steppers)
 
     def _stand_ins(self, ps):
-        "What the steppers move: each parameter, or a tensor sharing its memory when it is complex or a stepper changes the gradient."
+        "What the steppers move: each parameter, or a stand-in sharing its memory (complex, or its gradient changed)."
         copy_grad = any(getattr(s, 'changes_grad', False) for s in self.steppers)
         res = []
         for p in ps:
@@ -105,14 +106,14 @@ class Optimizer(torch.optim.Optimizer):
             q, g = p.detach(), p.grad
             # torch steps a complex number as a pair of reals (so Adam's squares are |g|^2, not g^2)
             if p.is_complex(): q, g = torch.view_as_real(q), torch.view_as_real(g)
-            # a stepper that changes the gradient (l2_reg) works on a copy: `p.grad` stays as backward left it, as in torch
+            # a stepper that changes the gradient (l2_reg) works on a copy: `p.grad` stays as backward left it
             q.grad = g.clone() if copy_grad else g
             res.append(q)
         return res
 
     @torch.no_grad()
     def step(self, closure=None):
-        "Update every parameter that has a gradient, one param group at a time; `closure`, if given, recomputes the loss first (as in torch)."
+        "Update every parameter that has a gradient, group by group; `closure`, if given, recomputes the loss first."
         loss = None
         if closure is not None:
             with torch.enable_grad(): loss = closure()
@@ -140,8 +141,9 @@ class Optimizer(torch.optim.Optimizer):
         super().load_state_dict(state_dict)
 
     def __getstate__(self):
-        # torch pickles (and deep-copies) only the defaults, state and param groups; the steppers and stats are the optimizer
-        return {**super().__getstate__(), **{k: v for k, v in self.__dict__.items() if k in ('steppers', 'stats', 'foreach')}}
+        # torch pickles (and deep-copies) only the defaults, state and param groups: add what makes this optimizer
+        ours = ('steppers', 'stats', 'foreach')
+        return {**super().__getstate__(), **{k: v for k, v in vars(self).items() if k in ours}}
 
     def __repr__(self):
         names = [getattr(s, '__name__', type(s).__name__) for s in self.steppers]
@@ -301,8 +303,9 @@ def sgd_opt(mom=0., wd=0., decouple_wd=True, dampening=False, **kwargs):
                    mom=mom, wd=wd, **kwargs)
 
 def adam_opt(xtra_step=None, decouple_wd=True, **kwargs):
-    "Factory for Adam: decoupled weight decay (AdamW), or L2 regularisation (torch's Adam) with `decouple_wd=False`; `xtra_step` adds steppers."
-    return partial(StatefulOptimizer, steppers=[adam_step, weight_decay if decouple_wd else l2_reg] + listify(xtra_step),
+    "Factory for Adam with decoupled weight decay (AdamW), or L2 regularisation (torch's Adam) if not `decouple_wd`."
+    wd_step = weight_decay if decouple_wd else l2_reg
+    return partial(StatefulOptimizer, steppers=[adam_step, wd_step] + listify(xtra_step),
                    stats=[AverageGrad(dampening=True), AverageSqrGrad(), StepCount()], **kwargs)
 
 def lamb_opt(xtra_step=None, **kwargs):

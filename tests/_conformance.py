@@ -21,7 +21,7 @@ def assert_agrees(ours, ref, exact=None, tol=None, what='result'):
     inf in the same places, finite values within `tol` (relative and absolute; by dtype when None). With `exact`
     (the same computation in float64), also assert `ours` is about as precise as `ref`: its largest error is at most
     twice torch's plus four units of the dtype's epsilon (scaled by the largest value); and a value further than
-    `tol` from torch's still agrees when it is at least as close to `exact` as torch's is (torch is the imprecise one)."""
+    `tol` from torch's still agrees when it is at least as close to `exact` as torch's (torch is the imprecise one)."""
     ours, ref = _flat(ours), _flat(ref)
     exact = _flat(exact) if exact is not None else [None] * len(ref)
     assert len(ours) == len(ref), f"{what}: {len(ours)} outputs, PyTorch gives {len(ref)}"
@@ -40,7 +40,8 @@ def assert_agrees(ours, ref, exact=None, tol=None, what='result'):
         o64, r64 = o.detach().double(), r.detach().double()
         assert torch.equal(o64.isnan(), r64.isnan()), f"{w}: nan in other places than PyTorch's\n{o}\n{r}"
         inf = r64.isinf()
-        assert torch.equal(o64.isinf(), inf) and torch.equal(o64[inf], r64[inf]), f"{w}: infinities differ from PyTorch's\n{o}\n{r}"
+        same_inf = torch.equal(o64.isinf(), inf) and torch.equal(o64[inf], r64[inf])
+        assert same_inf, f"{w}: infinities differ from PyTorch's\n{o}\n{r}"
         fin = r64.isfinite()
         t = TOL[o.dtype] if tol is None else tol
         diff = (o64[fin] - r64[fin]).abs()

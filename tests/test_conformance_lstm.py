@@ -43,12 +43,13 @@ def run_stack(layers, x, state):
 def weight_grads(ref, layers):
     ours = [g for layer in layers for g in (layer.cell.ih.weight.grad, layer.cell.ih.bias.grad,
                                             layer.cell.hh.weight.grad, layer.cell.hh.bias.grad)]
-    theirs = [getattr(ref, f'{k}_l{l}').grad for l in range(len(layers)) for k in ('weight_ih', 'bias_ih', 'weight_hh', 'bias_hh')]
+    names = ('weight_ih', 'bias_ih', 'weight_hh', 'bias_hh')
+    theirs = [getattr(ref, f'{k}_l{l}').grad for l in range(len(layers)) for k in names]
     return ours, theirs
 
 
 def check_lstm(n_layers, bs, seq_len, dtype, with_state, cell_cls=LSTMCell):
-    "Outputs, final (h, c) and all gradients of our stack and nn.LSTM on the same batch; bs=None is an unbatched sequence."
+    "Outputs, final (h, c) and all gradients of our stack and nn.LSTM on one batch; bs=None is an unbatched sequence."
     ref, layers = stack_like(n_layers, dtype, cell_cls)
     g = torch.Generator().manual_seed(1)
     shape = (seq_len, NI) if bs is None else (bs, seq_len, NI)
@@ -61,13 +62,15 @@ def check_lstm(n_layers, bs, seq_len, dtype, with_state, cell_cls=LSTMCell):
     out_r, (h_r, c_r) = ref(xr, sr)
     out_a, (h_a, c_a) = call(run_stack, layers, xa, sa)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
-    assert_agrees((out_a, h_a, c_a), (out_r, h_r, c_r), tol=tol, what=f'{n_layers} layers, bs {bs}, seq_len {seq_len}: output, h, c')
+    assert_agrees((out_a, h_a, c_a), (out_r, h_r, c_r), tol=tol,
+                  what=f'{n_layers} layers, bs {bs}, seq_len {seq_len}: output, h, c')
     w = [torch.randn(t.shape, generator=g, dtype=dtype) for t in (out_r, h_r, c_r)]
     torch.autograd.backward([out_r, h_r, c_r], w); torch.autograd.backward([out_a, h_a, c_a], w)
     ours, theirs = weight_grads(ref, layers)
     assert_agrees(ours, theirs, tol=tol * 10, what='weight gradients')
     assert_agrees(xa.grad, xr.grad, tol=tol * 10, what='input gradient')
-    if with_state: assert_agrees((sa[0].grad, sa[1].grad), (sr[0].grad, sr[1].grad), tol=tol * 10, what='initial state gradients')
+    if with_state:
+        assert_agrees((sa[0].grad, sa[1].grad), (sr[0].grad, sr[1].grad), tol=tol * 10, what='initial state gradients')
 
 
 @pytest.mark.parametrize('with_state', [True, False], ids=['state', 'no state'])
@@ -89,7 +92,8 @@ def check_cell(bs, dtype, with_state, cell_cls=LSTMCell):
         ours.hh.weight.copy_(ref.weight_hh); ours.hh.bias.copy_(ref.bias_hh)
     g = torch.Generator().manual_seed(2)
     x = torch.randn((NI,) if bs is None else (bs, NI), generator=g, dtype=dtype)
-    st = tuple(torch.randn((NH,) if bs is None else (bs, NH), generator=g, dtype=dtype) for _ in range(2)) if with_state else None
+    sshape = (NH,) if bs is None else (bs, NH)
+    st = tuple(torch.randn(sshape, generator=g, dtype=dtype) for _ in range(2)) if with_state else None
     h_r, c_r = ref(x, st)
     out, (h_a, c_a) = call(ours, x, st)
     assert out is h_a
@@ -117,7 +121,8 @@ def invalid_cases():
         'cell: wrong input size': (lambda: cell(z(2, NI + 1)), lambda: rcell(z(2, NI + 1)), 'input_size'),
         'cell: state of another batch size': (lambda: cell(z(3, NI), (z(1, NH), z(1, NH))),
                                               lambda: rcell(z(3, NI), (z(1, NH), z(1, NH))), 'shaped'),
-        'cell: float64 input, float32 weights': (lambda: cell(z(2, NI).double()), lambda: rcell(z(2, NI).double()), 'dtype'),
+        'cell: float64 input, float32 weights': (lambda: cell(z(2, NI).double()), lambda: rcell(z(2, NI).double()),
+                                                 'dtype'),
     }
 
 
@@ -181,5 +186,6 @@ def test_checkers_catch_mutants():
     assert_catches(check_cell, 4, torch.float32, True, cell_cls=SwappedGatesCell)
     assert 'gradient' in assert_catches(check_lstm, 1, 4, 9, torch.float32, True, cell_cls=DetachedStateCell)
     broken = BroadcastingCell(NI, NH)
-    assert 'no error' in assert_catches(lambda: assert_raises_like(lambda: broken(torch.zeros(3, NI), (torch.zeros(1, NH),) * 2),
-                                                                   lambda: nn.LSTMCell(NI, NH)(torch.zeros(3, NI), (torch.zeros(1, NH),) * 2)))
+    x, st = torch.zeros(3, NI), (torch.zeros(1, NH),) * 2
+    ref = nn.LSTMCell(NI, NH)
+    assert 'no error' in assert_catches(lambda: assert_raises_like(lambda: broken(x, st), lambda: ref(x, st)))

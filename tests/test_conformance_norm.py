@@ -39,7 +39,8 @@ def pair(kind, shape, dtype, ours_cls=None, groups=2):
     if kind == 'batchnorm':
         ours, ref = (ours_cls or BatchNorm)(C), (nn.BatchNorm1d if len(shape) < 4 else nn.BatchNorm2d)(C)
     elif kind == 'instancenorm':
-        ours, ref = (ours_cls or InstanceNorm)(C), (nn.InstanceNorm1d if len(shape) < 4 else nn.InstanceNorm2d)(C, affine=True)
+        ref_cls = nn.InstanceNorm1d if len(shape) < 4 else nn.InstanceNorm2d
+        ours, ref = (ours_cls or InstanceNorm)(C), ref_cls(C, affine=True)
     elif kind == 'groupnorm': ours, ref = (ours_cls or GroupNorm)(groups, C), nn.GroupNorm(groups, C)
     elif kind == 'layernorm':
         ours, ref = (ours_cls or LayerNorm)(), nn.LayerNorm(shape[1:])
@@ -103,7 +104,8 @@ def cases(kinds):
                 for dtype in DTYPES: yield kind, s, layout, dtype
 
 
-@pytest.mark.parametrize('kind,shape_name,layout,dtype', list(cases(['batchnorm', 'layernorm', 'instancenorm'])), ids=str)
+@pytest.mark.parametrize('kind,shape_name,layout,dtype', list(cases(['batchnorm', 'layernorm', 'instancenorm'])),
+                         ids=str)
 def test_norm(kind, shape_name, layout, dtype): check_norm(kind, shape_name, layout, dtype)
 
 
@@ -115,14 +117,15 @@ def test_groupnorm(kind, shape_name, layout, dtype, groups): check_norm(kind, sh
 @pytest.mark.parametrize('mom', [0.1, 0.5, 1.])
 def test_batchnorm_momentum(mom):
     ours, ref = BatchNorm(C, mom=mom), nn.BatchNorm2d(C, momentum=mom)
-    for step in range(4): step_and_compare(ours, ref, batch((4, C, 3, 3), 'contiguous', torch.float32, step), f'mom={mom}', stats=True)
+    for step in range(4):
+        step_and_compare(ours, ref, batch((4, C, 3, 3), 'contiguous', torch.float32, step), f'mom={mom}', stats=True)
 
 
 @pytest.mark.parametrize('shape', [(0, C), (0, C, 2, 2)], ids=str)
 def test_batchnorm_empty_batch(shape):
     "An empty batch gives an empty output and leaves the running averages alone."
     ours, ref = pair('batchnorm', shape, torch.float32)
-    step_and_compare(ours, ref, batch(shape[:1] and (4,) + shape[1:], 'contiguous', torch.float32), 'first batch', stats=True)
+    step_and_compare(ours, ref, batch((4,) + shape[1:], 'contiguous', torch.float32), 'first batch', stats=True)
     x = torch.randn(shape)
     assert_agrees(ours(x), ref(x), what='empty batch output')
     assert_agrees(running_stats(ours), running_stats(ref), what='running stats after an empty batch')
@@ -130,14 +133,16 @@ def test_batchnorm_empty_batch(shape):
 
 # ---------------------------------------------------------------- one value per channel, and bad shapes
 def invalid_cases():
-    bn1, bn2, in1, in2 = nn.BatchNorm1d(C), nn.BatchNorm2d(C), nn.InstanceNorm1d(C, affine=True), nn.InstanceNorm2d(C, affine=True)
+    bn1, bn2 = nn.BatchNorm1d(C), nn.BatchNorm2d(C)
+    in1, in2 = nn.InstanceNorm1d(C, affine=True), nn.InstanceNorm2d(C, affine=True)
     return {
         'batchnorm (1, C)': (BatchNorm(C), bn1, (1, C), 'more than 1 value per channel'),
         'batchnorm (1, C, 1)': (BatchNorm(C), bn1, (1, C, 1), 'more than 1 value per channel'),
         'batchnorm (1, C, 1, 1)': (BatchNorm(C), bn2, (1, C, 1, 1), 'more than 1 value per channel'),
         'instancenorm (N, C, 1)': (InstanceNorm(C), in1, (4, C, 1), 'more than 1 spatial element'),
         'instancenorm (N, C, 1, 1)': (InstanceNorm(C), in2, (4, C, 1, 1), 'more than 1 spatial element'),
-        'instancenorm eval (N, C, 1, 1)': (InstanceNorm(C).eval(), nn.InstanceNorm2d(C, affine=True).eval(), (4, C, 1, 1), 'spatial'),
+        'instancenorm eval (N, C, 1, 1)': (InstanceNorm(C).eval(), nn.InstanceNorm2d(C, affine=True).eval(),
+                                           (4, C, 1, 1), 'spatial'),
         'groupnorm (1, C, 1, 1), C groups': (GroupNorm(C, C), nn.GroupNorm(C, C), (1, C, 1, 1), 'more than 1 value'),
         'groupnorm (1, C), C groups': (GroupNorm(C, C), nn.GroupNorm(C, C), (1, C), 'more than 1 value'),
         'batchnorm wrong channels': (BatchNorm(C), bn2, (4, C + 1, 2, 2), f'{C} channels'),
@@ -176,7 +181,7 @@ def test_groupnorm_single_values_accepted_like_torch():
 
 # ---------------------------------------------------------------- RunningBatchNorm
 def check_running_batchnorm(shape_name, layout, dtype, rbn_cls=RunningBatchNorm):
-    "After one training batch the debiased statistics are that batch's: training and eval outputs equal BatchNorm's training output."
+    "After one training batch the statistics are that batch's: training and eval outputs are BatchNorm's training ones."
     shape = SHAPES[shape_name]
     if shape[0] == 1 and len(shape) == 2: pytest.skip('one value per channel')
     x = batch(shape, layout, dtype) * 0.5  # spreads above the 0.01 variance clamp of the first 20 samples
@@ -188,7 +193,8 @@ def check_running_batchnorm(shape_name, layout, dtype, rbn_cls=RunningBatchNorm)
         ours.mults.copy_(ref.weight.view_as(ours.mults)); ours.adds.copy_(ref.bias.view_as(ours.adds))
     step_and_compare(ours, ref, x, 'RunningBatchNorm first batch')
     ours.eval()
-    assert_agrees(call(ours, x), ref(x), tol=1e-4 if dtype == torch.float32 else None, what='RunningBatchNorm eval after one batch')
+    assert_agrees(call(ours, x), ref(x), tol=1e-4 if dtype == torch.float32 else None,
+                  what='RunningBatchNorm eval after one batch')
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64], ids=str)
@@ -217,7 +223,7 @@ def test_pinned_layernorm_one_scale_and_shift():
 
 
 def test_pinned_instancenorm_3d_is_batched():
-    "A 3-D input is (N, C, L) for minifast's InstanceNorm, as for nn.InstanceNorm1d; nn.InstanceNorm2d reads it as one (C, H, W) image."
+    "A 3-D input is (N, C, L) for minifast's InstanceNorm, as for nn.InstanceNorm1d; nn.InstanceNorm2d reads (C, H, W)."
     x = torch.randn(4, C, 7)
     assert_agrees(InstanceNorm(C)(x), nn.InstanceNorm1d(C, affine=True)(x))
     assert InstanceNorm(C)(x).shape == nn.InstanceNorm2d(4, affine=True)(x).shape   # same shape, other grouping
@@ -233,7 +239,8 @@ def test_pinned_batchnorm_takes_every_rank():
 def test_pinned_state_dict_names():
     "Parameter and buffer names are the course's, so state dicts do not load into torch's layers."
     assert set(BatchNorm(C).state_dict()) == {'mults', 'adds', 'means', 'vars'}
-    assert set(nn.BatchNorm2d(C).state_dict()) == {'weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'}
+    torch_names = {'weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'}
+    assert set(nn.BatchNorm2d(C).state_dict()) == torch_names
 
 
 # ---------------------------------------------------------------- the checkers catch broken implementations
@@ -275,7 +282,8 @@ class ChannelMixingInstanceNorm(InstanceNorm):
     def forward(self, x):
         dims = tuple(range(1, x.dim()))
         m, v = x.mean(dims, keepdim=True), x.var(dims, keepdim=True, unbiased=False)
-        return (x - m) / (v + self.eps).sqrt() * self.mults.view(1, -1, *[1] * (x.dim() - 2)) + self.adds.view(1, -1, *[1] * (x.dim() - 2))
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return (x - m) / (v + self.eps).sqrt() * self.mults.view(shape) + self.adds.view(shape)
 
 
 class DetachedRunningBatchNorm(RunningBatchNorm):

@@ -20,7 +20,7 @@ N_STEPS = 6
 
 
 class LambRef(torch.optim.Optimizer):
-    "LAMB written from the paper (You et al., Algorithm 2) with trust ratio min(||x|| / ||r + wd x||, 10); complex tensors as pairs of reals."
+    "LAMB from the paper (You et al., Algorithm 2): trust ratio min(||x|| / ||r + wd x||, 10); complex as real pairs."
     def __init__(self, params, lr, betas=(0.9, 0.99), eps=1e-6, weight_decay=0.):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
@@ -45,7 +45,8 @@ class LambRef(torch.optim.Optimizer):
 # name -> (our factory, torch's factory, whether momentum and sqr_mom are per-group hyper-parameters)
 def configs():
     return {
-        'sgd, L2': (lambda gs, **kw: sgd_opt(decouple_wd=False, **kw)(gs, lr=0.1), lambda gs: torch.optim.SGD(gs, lr=0.1)),
+        'sgd, L2': (lambda gs, **kw: sgd_opt(decouple_wd=False, **kw)(gs, lr=0.1),
+                    lambda gs: torch.optim.SGD(gs, lr=0.1)),
         'sgd, decoupled': (lambda gs, **kw: sgd_opt(**kw)(gs, lr=0.1), lambda gs: torch.optim.SGD(gs, lr=0.1)),
         'momentum, L2': (lambda gs, **kw: sgd_opt(mom=0.9, decouple_wd=False, **kw)(gs, lr=0.1),
                          lambda gs: torch.optim.SGD(gs, lr=0.1, momentum=0.9)),
@@ -63,10 +64,11 @@ class Problem:
 
     def __init__(self, dtype, seed=0):
         g = torch.Generator().manual_seed(seed)
-        r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64).to(dtype) if not dtype.is_complex else \
-            torch.complex(torch.randn(*s, generator=g, dtype=torch.float64), torch.randn(*s, generator=g, dtype=torch.float64)).to(dtype)
+        n = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+        r = lambda *s: (torch.complex(n(*s), n(*s)) if dtype.is_complex else n(*s)).to(dtype)
         self.dtype = dtype
-        self.init = {'W1': r(4, 3) * 0.5, 'b1': r(3) * 0, 'W2': r(3, 2), 'U': r(2, 2), 'frozen': r(3), 'sometimes': r(3)}
+        self.init = {'W1': r(4, 3) * 0.5, 'b1': r(3) * 0, 'W2': r(3, 2), 'U': r(2, 2), 'frozen': r(3),
+                     'sometimes': r(3)}
         self.xs, self.ys = [r(8, 4) for _ in range(N_STEPS)], [r(8, 2) for _ in range(N_STEPS)]
 
     def params(self):
@@ -81,7 +83,8 @@ class Problem:
 
 def groups(ps, style, name):
     "Three groups with their own lr, weight decay and momentums, keyed the minifast way or the torch way."
-    spec = [(['W1', 'U'], 1., 1e-2, 0.9, 0.99), (['b1', 'frozen', 'sometimes'], 0.5, 0., 0.8, 0.999), (['W2'], 2., 1e-1, 0.5, 0.9)]
+    spec = [(['W1', 'U'], 1., 1e-2, 0.9, 0.99), (['b1', 'frozen', 'sometimes'], 0.5, 0., 0.8, 0.999),
+            (['W2'], 2., 1e-1, 0.5, 0.9)]
     lr = 0.1 if name.startswith(('sgd', 'momentum')) else 1e-2
     res = []
     for keys, f, wd, mom, sqr in spec:
@@ -114,7 +117,7 @@ def params_and_grads(ps):
 
 
 def check_optimizer(name, dtype, foreach=None, make_ours=None):
-    "N_STEPS steps of our optimizer and torch's (or the LAMB reference) from the same start: parameters and gradients after each."
+    "N_STEPS steps of ours and of torch's optimizer (or the LAMB reference): parameters and gradients after each."
     ours_f, torch_f = configs()[name]
     prob = Problem(dtype)
     pa, pt = prob.params(), prob.params()
@@ -141,7 +144,8 @@ def test_optimizer(name, dtype, foreach): check_optimizer(name, dtype, foreach)
 # ---------------------------------------------------------------- state dicts, copies, pickles, closures
 def check_roundtrip(name, how, make_ours=None):
     """3 steps, then our optimizer is saved and restored (`how`: 'state_dict' through torch.save/torch.load into a fresh
-    optimizer built with other learning rates, 'deepcopy', 'pickle'), then 3 more steps: the same as torch's uninterrupted run."""
+    optimizer built with other learning rates, 'deepcopy', 'pickle'), then 3 more steps: the same as torch's
+    uninterrupted run."""
     ours_f, torch_f = configs()[name]
     prob = Problem(torch.float32)
     pa, pt = prob.params(), prob.params()
@@ -196,7 +200,8 @@ def schedulers():
         'CosineAnnealingLR': lambda o: S.CosineAnnealingLR(o, T_max=N_STEPS),
         'OneCycleLR': lambda o: S.OneCycleLR(o, max_lr=[0.2, 0.1, 0.4], total_steps=N_STEPS, cycle_momentum=False),
         'LambdaLR': lambda o: S.LambdaLR(o, [lambda e: 0.9 ** e, lambda e: 1 / (e + 1), lambda e: 1.]),
-        'LinearLR then ExponentialLR': lambda o: S.SequentialLR(o, [S.LinearLR(o, 0.5, total_iters=2), S.ExponentialLR(o, 0.8)], milestones=[3]),
+        'LinearLR then ExponentialLR': lambda o: S.SequentialLR(
+            o, [S.LinearLR(o, 0.5, total_iters=2), S.ExponentialLR(o, 0.8)], milestones=[3]),
         'ReduceLROnPlateau': lambda o: S.ReduceLROnPlateau(o, patience=0, factor=0.5),
     }
 
@@ -211,8 +216,9 @@ def check_scheduler(sched_name, name='momentum, L2', make_ours=None):
         plateau = isinstance(s, torch.optim.lr_scheduler.ReduceLROnPlateau)
         with warnings.catch_warnings():
             warnings.simplefilter('error')  # e.g. "lr_scheduler.step() before optimizer.step()"
-            call(train, o, prob, p, range(N_STEPS), after=lambda i, l: s.step(l.item() * 0 + 1.) if plateau else s.step())
-    assert_agrees([g['lr'] for g in oa.param_groups], [g['lr'] for g in ot.param_groups], what=f'{sched_name} learning rates')
+            call(train, o, prob, p, range(N_STEPS), after=lambda i, l: s.step(1.) if plateau else s.step())
+    assert_agrees([g['lr'] for g in oa.param_groups], [g['lr'] for g in ot.param_groups],
+                  what=f'{sched_name} learning rates')
     assert_agrees(params_and_grads(pa), params_and_grads(pt), tol=1e-5, what=f'parameters under {sched_name}')
 
 
@@ -254,7 +260,8 @@ def invalid_cases():
 @pytest.mark.parametrize('case', list(invalid_cases()))
 def test_invalid_arguments(case):
     params, kw, match = invalid_cases()[case]
-    assert_raises_like(lambda: sgd_opt()(params, **{'lr': 0.1, **kw}), lambda: torch.optim.SGD(params, **{'lr': 0.1, **kw}), match)
+    kw = {'lr': 0.1, **kw}
+    assert_raises_like(lambda: sgd_opt()(params, **kw), lambda: torch.optim.SGD(params, **kw), match)
 
 
 def test_named_parameters_and_add_param_group():
@@ -265,7 +272,8 @@ def test_named_parameters_and_add_param_group():
     assert oa.state_dict()['param_groups'][0]['param_names'] == ['weight', 'bias']
     extra = nn.Parameter(torch.randn(2))
     oa.add_param_group({'params': [('extra', extra)], 'lr': 0.5})
-    assert oa.param_groups[1]['params'] == [extra] and oa.param_groups[1]['lr'] == 0.5 and oa.param_groups[1]['mom'] == 0.9
+    g = oa.param_groups[1]
+    assert g['params'] == [extra] and g['lr'] == 0.5 and g['mom'] == 0.9
 
 
 # ---------------------------------------------------------------- schedules (05_anneal) can be pickled and copied
@@ -302,11 +310,12 @@ def test_pinned_momentum_cycling_schedulers():
     o = sgd_opt(mom=0.9)([nn.Parameter(torch.randn(2))], lr=0.1)
     with pytest.raises(ValueError, match='momentum'):
         torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=10)   # cycle_momentum=True by default
-    torch.optim.lr_scheduler.OneCycleLR(torch.optim.SGD([nn.Parameter(torch.randn(2))], lr=0.1, momentum=0.9), max_lr=0.1, total_steps=10)
+    torch_sgd = torch.optim.SGD([nn.Parameter(torch.randn(2))], lr=0.1, momentum=0.9)
+    torch.optim.lr_scheduler.OneCycleLR(torch_sgd, max_lr=0.1, total_steps=10)
 
 
 def test_pinned_dampening():
-    "A dampened AverageGrad is an average started at zero (first step (1-mom)*g); torch's dampening leaves the first gradient whole."
+    "A dampened AverageGrad is an average started at zero (first step (1-mom)*g); torch's dampening skips step 1."
     pa, pt = nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(3))
     oa = sgd_opt(mom=0.9, dampening=True)([pa], lr=0.1)
     ot = torch.optim.SGD([pt], lr=0.1, momentum=0.9, dampening=0.9)
@@ -326,14 +335,16 @@ def test_pinned_sparse_sgd_and_duplicates():
 
 
 def test_pinned_no_nesterov():
-    "No Nesterov momentum; like any hyper-parameter no stepper reads, asking for it is a TypeError, as torch's unexpected keywords are."
-    with pytest.raises(TypeError, match='nesterov'): sgd_opt(mom=0.9, nesterov=True)([nn.Parameter(torch.randn(2))], lr=0.1)
-    with pytest.raises(TypeError, match='weight_decay'): adam_opt(weight_decay=0.1)([nn.Parameter(torch.randn(2))], lr=0.1)
+    "No Nesterov momentum; as for any hyper-parameter no stepper reads, asking for it is a TypeError (torch's kind)."
+    w = [nn.Parameter(torch.randn(2))]
+    with pytest.raises(TypeError, match='nesterov'): sgd_opt(mom=0.9, nesterov=True)(w, lr=0.1)
+    with pytest.raises(TypeError, match='weight_decay'): adam_opt(weight_decay=0.1)(w, lr=0.1)
     with pytest.raises(TypeError): torch.optim.SGD([nn.Parameter(torch.randn(2))], lr=0.1, mom=0.9)
 
 
 # ---------------------------------------------------------------- the checkers catch broken implementations
-def adam_step_no_debias(p, lr, grad_avg, sqr_avg, eps, **kwargs): return p.addcdiv_(grad_avg, sqr_avg.sqrt().add_(eps), value=-lr)
+def adam_step_no_debias(p, lr, grad_avg, sqr_avg, eps, **kwargs):
+    return p.addcdiv_(grad_avg, sqr_avg.sqrt().add_(eps), value=-lr)
 
 
 def inplace_l2(p, lr, wd, **kwargs):
@@ -363,17 +374,20 @@ class TorchPickling(StatefulOptimizer):
 
 
 def adam_with(steppers=(adam_step, weight_decay), cls=StatefulOptimizer):
-    return lambda gs, **kw: cls(gs, list(steppers), [AverageGrad(dampening=True), AverageSqrGrad(), StepCount()], lr=1e-2, **kw)
+    return lambda gs, **kw: cls(gs, list(steppers), adam_stats(), lr=1e-2, **kw)
+
+
+def adam_stats(): return [AverageGrad(dampening=True), AverageSqrGrad(), StepCount()]
 
 
 def test_checkers_catch_mutants():
     assert_catches(check_optimizer, 'adamw', torch.float32, make_ours=adam_with((adam_step_no_debias, weight_decay)))
     assert 'gradients' in assert_catches(check_optimizer, 'adam, L2', torch.float32, foreach=False,
                                          make_ours=adam_with((adam_step, inplace_l2)))
-    assert_catches(check_optimizer, 'adamw', torch.float32, make_ours=adam_with((adam_step, l2_reg)))   # the wrong decay
+    assert_catches(check_optimizer, 'adamw', torch.float32, make_ours=adam_with((adam_step, l2_reg)))  # the other decay
     assert_catches(check_optimizer, 'lamb', torch.float32, foreach=False,
-                   make_ours=lambda gs, **kw: StatefulOptimizer(gs, lamb_step_no_trust, [AverageGrad(dampening=True), AverageSqrGrad(),
-                                                                                          StepCount()], lr=1e-2, eps=1e-6, **kw))
+                   make_ours=lambda gs, **kw: StatefulOptimizer(gs, lamb_step_no_trust, adam_stats(), lr=1e-2, eps=1e-6,
+                                                                **kw))
     assert_catches(check_optimizer, 'adamw', torch.complex64, make_ours=adam_with(cls=ComplexAsComplex))
     assert_catches(check_roundtrip, 'adamw', 'state_dict', make_ours=adam_with(cls=ForgetfulLoad))
     assert 'raised' in assert_catches(check_roundtrip, 'adamw', 'pickle', make_ours=adam_with(cls=TorchPickling))
@@ -381,7 +395,8 @@ def test_checkers_catch_mutants():
         def _inner(pos): return start + pos * (end - start)
         return _inner
     assert 'raised' in assert_catches(check_schedule_copies, closure_schedule(0., 1.))
-    assert_catches(check_scheduler, 'StepLR', make_ours=lambda gs, **kw: NotAnOptimizer(sgd_opt(mom=0.9, decouple_wd=False)(gs, lr=0.1)))
+    assert_catches(check_scheduler, 'StepLR',
+                   make_ours=lambda gs, **kw: NotAnOptimizer(sgd_opt(mom=0.9, decouple_wd=False)(gs, lr=0.1)))
 
 
 class NotAnOptimizer:

@@ -36,7 +36,7 @@ def test_pinned_differences(rule, inp, fastai, ours, why):
 
 
 def test_ellipsis_is_one_token():
-    "Three dots are an ellipsis, not a repetition: written as '…' before replace_rep runs (fastai's fix_html does the same)."
+    "Three dots are an ellipsis, not a repetition: written as '…' before replace_rep runs, as in fastai's fix_html."
     assert T.fixup_text('Sarah amp; Duck...') == 'Sarah & Duck …'
     assert T.compose('wait... what', T.default_pre_rules) == 'wait … what'
 
@@ -60,13 +60,14 @@ def course_replace_rep(t):
 
 
 def course_replace_wrep(t):
-    "The course's first rule: 4 or more, any non-word characters between, identical separators, misses the end of the text."
+    "The course's first rule: 4 or more, any non-word separators but identical ones, misses the end of the text."
     return re.sub(r'(\b\w+\W+)(\1{3,})', lambda m: f' {T.TK_WREP} {len(m.group(2).split()) + 1} {m.group(1)} ', t)
 
 
 def unguarded_replace_wrep(t):
     "Without the check that no word character follows the last copy."
-    return re.sub(r'(?:^|\s)(\w+)((?:\s+\1){2,})', lambda m: f' {T.TK_WREP} {len(m.group(2).split()) + 1} {m.group(1)} ', t)
+    def _wrep(m): return f' {T.TK_WREP} {len(m.group(2).split()) + 1} {m.group(1)} '
+    return re.sub(r'(?:^|\s)(\w+)((?:\s+\1){2,})', _wrep, t)
 
 
 def test_checker_catches_mutants():
