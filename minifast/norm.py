@@ -17,10 +17,11 @@ _low_precision = (torch.float16, torch.bfloat16)
 def _check_input(x, nf, name, min_dim=2, channel_error=RuntimeError, dim_error=ValueError):
     "Raise the kind of error torch's layer raises when `x` is not shaped (N, C, ...) with `nf` channels on dim 1."
     if x.dim() < min_dim:
-        raise dim_error(f"{name} expects a batch shaped (N, C{', L' if min_dim > 2 else ''}, ...) with at least {min_dim} "
-                         f"dimensions, got shape {tuple(x.shape)}")
+        raise dim_error(f"{name} expects a batch shaped (N, C{', L' if min_dim > 2 else ''}, ...) with at least "
+                        f"{min_dim} dimensions, got shape {tuple(x.shape)}")
     if x.shape[1] != nf:
-        raise channel_error(f"{name} was built for {nf} channels but the input of shape {tuple(x.shape)} has {x.shape[1]} on dim 1")
+        raise channel_error(f"{name} was built for {nf} channels but the input of shape {tuple(x.shape)} has "
+                            f"{x.shape[1]} on dim 1")
 
 def _compute_dtype(x):
     "float16 and bfloat16 inputs are normalised in float32 (as torch's kernels do) and the result rounded back."
@@ -31,7 +32,7 @@ def _per_channel(t, x):
     return t.view(1, -1, *[1] * (x.dim() - 2))
 
 class BatchNorm(nn.Module):
-    "Batch norm for (N, C, ...) activations: normalise by the batch's per-channel stats in training, by running averages in eval."
+    "Batch norm for (N, C, ...) activations: normalise by the batch's channel statistics in training, averages in eval."
     def __init__(self, nf, mom=0.1, eps=1e-5):
         super().__init__()
         self.nf, self.mom, self.eps = nf, mom, eps
@@ -51,14 +52,14 @@ class BatchNorm(nn.Module):
         with torch.no_grad():
             self.means.lerp_(m.view_as(self.means).to(self.means.dtype), self.mom)
             # PyTorch keeps the unbiased variance
-            self.vars.lerp_((v * n / (n - 1)).view_as(self.vars).to(self.vars.dtype), self.mom)
+            self.vars.lerp_((v * n / max(n - 1, 1)).view_as(self.vars).to(self.vars.dtype), self.mom)
         return m, v
 
     def forward(self, x):
         _check_input(x, self.nf, 'BatchNorm')
         if self.training and x.numel() == x.shape[1]:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(x.shape)}: "
-                             "batch statistics of one value would normalise every activation to 0 (use a bigger batch, or eval mode)")
+                             "statistics of one value make every activation 0 (use a bigger batch, or eval mode)")
         xc = x.to(_compute_dtype(x))
         m, v = self.update_stats(xc) if self.training else (_per_channel(self.means, x), _per_channel(self.vars, x))
         y = (xc - m) / (v + self.eps).sqrt() * _per_channel(self.mults, x) + _per_channel(self.adds, x)
@@ -79,7 +80,7 @@ class LayerNorm(nn.Module):
         return ((xc - m) / (v + self.eps).sqrt() * self.mult + self.add).to(x.dtype)
 
 class InstanceNorm(nn.Module):
-    "Instance norm: normalise each sample's channels separately over their positions (N, C, ...), then a per-channel scale and shift."
+    "Instance norm: normalise each channel of each sample over its positions (N, C, ...); per-channel scale and shift."
     def __init__(self, nf, eps=1e-5):
         super().__init__()
         self.nf, self.eps = nf, eps
@@ -96,7 +97,7 @@ class InstanceNorm(nn.Module):
         return ((xc - m) / (v + self.eps).sqrt() * _per_channel(self.mults, x) + _per_channel(self.adds, x)).to(x.dtype)
 
 class GroupNorm(nn.Module):
-    "Group norm: split the `nf` channels into `n_groups` groups and normalise each sample's group over (channels, ...); per-channel scale and shift."
+    "Group norm: normalise each of a sample's `n_groups` groups of channels as a whole; per-channel scale and shift."
     def __init__(self, n_groups, nf, eps=1e-5):
         super().__init__()
         if nf % n_groups: raise ValueError(f"GroupNorm needs the {nf} channels to split evenly into groups; {n_groups} groups does not divide {nf}")
@@ -150,8 +151,8 @@ class RunningBatchNorm(nn.Module):
         if x.numel() == 0: return x * _per_channel(self.mults, x) + _per_channel(self.adds, x)  # nothing to learn from
         if self.training:
             if self.batch == 0 and x.numel() == x.shape[1]:
-                raise ValueError(f"Expected more than 1 value per channel in the first training batch, got input size {tuple(x.shape)}: "
-                                 "statistics of one value would normalise every activation to 0")
+                raise ValueError(f"Expected more than 1 value per channel in the first training batch, got input size "
+                                 f"{tuple(x.shape)}: statistics of one value would normalise every activation to 0")
             sums, sqrs, count = self.update_stats(x)
         else:
             if self.batch == 0: raise RuntimeError("RunningBatchNorm has no statistics yet: train it on at least one batch before eval")
@@ -160,4 +161,5 @@ class RunningBatchNorm(nn.Module):
         means = sums / count
         vars = sqrs / count - means * means
         if self.batch < 20: vars = vars.clamp_min(0.01)
-        return (x - _per_channel(means, x)) / _per_channel(vars + self.eps, x).sqrt() * _per_channel(self.mults, x) + _per_channel(self.adds, x)
+        y = (x - _per_channel(means, x)) / _per_channel(vars + self.eps, x).sqrt()
+        return y * _per_channel(self.mults, x) + _per_channel(self.adds, x)
