@@ -19,6 +19,12 @@ from .learner import Callback, Learner, AvgStatsCallback
 from .transfer import atomic_save, CheckpointError
 
 # %% ../nbs/12a_awd_lstm.ipynb #f1e8c840
+def _unbatched(module, input, state):
+    "Run `module` on one unbatched sample: add the batch axis to the input and state, take it off the results."
+    out, (h, c) = module(input[None], None if state is None else tuple(s[None] for s in state))
+    h1 = h[0]
+    return (h1 if out is h else out[0]), (h1, c[0])
+
 class LSTMCell(nn.Module):
     "One step of an LSTM written from the gate equations: `(x, (h, c)) -> (h, (h, c))`."
     def __init__(self, ni, nh):
@@ -26,8 +32,16 @@ class LSTMCell(nn.Module):
         self.ni, self.nh = ni, nh
         self.ih, self.hh = nn.Linear(ni, 4 * nh), nn.Linear(nh, 4 * nh)
 
-    def forward(self, input, state):
-        h, c = state
+    def forward(self, input, state=None):
+        if input.dim() == 1: return _unbatched(self, input, state)   # one sample (ni,), as nn.LSTMCell takes it
+        if input.dim() != 2: raise ValueError(f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        if input.shape[1] != self.ni:
+            raise RuntimeError(f"input has inconsistent input_size: got {input.shape[1]} expected {self.ni}")
+        h, c = state if state is not None else (input.new_zeros(len(input), self.nh),) * 2
+        # a state of another batch size would broadcast silently: refuse it as torch does
+        if h.shape != (len(input), self.nh) or c.shape != h.shape:
+            raise RuntimeError(f"the state (h, c) must be shaped {(len(input), self.nh)} for this input, got "
+                               f"{tuple(h.shape)} and {tuple(c.shape)}")
         # one matrix product per input: the four gates side by side, in PyTorch's order (i, f, g, o)
         gates = self.ih(input) + self.hh(h)
         i, f, g, o = gates.chunk(4, 1)
@@ -42,7 +56,10 @@ class LSTMLayer(nn.Module):
         super().__init__()
         self.cell = cell
 
-    def forward(self, input, state):
+    def forward(self, input, state=None):
+        if input.dim() == 2: return _unbatched(self, input, state)   # one sequence (seq_len, ni), as nn.LSTM takes it
+        if input.dim() != 3: raise ValueError(f"LSTMLayer: Expected input to be 2D or 3D, got {input.dim()}D instead")
+        if input.shape[1] == 0: raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         outputs = []
         for x in input.unbind(1):
             out, state = self.cell(x, state)

@@ -10,28 +10,79 @@ import torch
 from .core import *
 
 # %% ../nbs/03_minibatch_training.ipynb #8288a5f0
-def logsumexp(x):
-    "Stable `log(exp(x).sum(-1))`: shift by the row maximum so no `exp` overflows."
-    a = x.max(-1, keepdim=True)[0]
+_low_precision = (torch.float16, torch.bfloat16)
+
+def logsumexp(x, dim=-1, keepdim=False):
+    "Stable `log(exp(x).sum(dim))`: shift by the maximum so no `exp` overflows."
+    # half precision: accumulate in float32 and round once at the end, as torch's kernels do
+    if x.dtype in _low_precision: return logsumexp(x.float(), dim, keepdim).to(x.dtype)
+    if x.dim() and x.shape[dim] == 0: return x.sum(dim, keepdim=keepdim).log()  # no terms: log(0) = -inf
+    a = x.amax(dim, keepdim=True)
     a = torch.where(a.isfinite(), a, torch.zeros_like(a))
-    return a.squeeze(-1) + (x - a).exp().sum(-1).log()
+    res = a + (x - a).exp().sum(dim, keepdim=True).log()
+    return res if keepdim else res.squeeze(dim)
 
 # %% ../nbs/03_minibatch_training.ipynb #c8243480
-def log_softmax(x):
-    "Log of the softmax over the last axis, computed as `x - logsumexp(x)` so large logits stay finite."
-    return x - logsumexp(x).unsqueeze(-1)
+def log_softmax(x, dim=-1):
+    "Log of the softmax over `dim`, as `(x - max) - logsumexp(x - max)`: stable, and precise for large logits."
+    if x.dtype in _low_precision: return log_softmax(x.float(), dim).to(x.dtype)
+    if x.numel() == 0: return x.clone()
+    z = x - x.amax(dim, keepdim=True)
+    return z - logsumexp(z, dim, keepdim=True)
 
 # %% ../nbs/03_minibatch_training.ipynb #e7ec6649
-def nll(log_probs, target):
-    "Mean negative log likelihood: minus the average log-probability given to the correct class."
-    if log_probs.ndim != 2 or target.ndim != 1 or len(log_probs) != len(target):
-        raise ValueError(f"nll expects log_probs of shape (n, classes) and target of shape (n,), got "
-                         f"{tuple(log_probs.shape)} and {tuple(target.shape)}")
-    return -log_probs[torch.arange(len(target), device=target.device), target].mean()
+_reductions = ('mean', 'sum', 'none')
 
-def cross_entropy(logits, target):
-    "Cross-entropy loss of raw `logits` against integer class `target`s: `nll(log_softmax(logits), target)`."
-    return nll(log_softmax(logits), target)
+def _check_reduction(reduction):
+    if reduction not in _reductions:
+        raise ValueError(f"{reduction!r} is not a valid reduction: use 'mean', 'sum' or 'none'")
+
+def _reduce(losses, reduction, keep=None):
+    "Reduce per-item `losses`; the mean is over the items where `keep` is true (all of them without `keep`)."
+    if reduction == 'none': return losses
+    if reduction == 'sum': return losses.sum()
+    return losses.sum() / (losses.numel() if keep is None else keep.sum())
+
+def _check_target(input, target, ignore_index):
+    "Check class indices `target` against `input` (classes on dim 1, dim 0 for one sample); return them as int64."
+    if input.dim() == 0:
+        raise ValueError("the input is a scalar: it needs a class dimension, (C,) for one sample or (N, C, ...)")
+    if target.dtype not in (torch.long, torch.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte (class indices), but got {target.dtype}: "
+                           "convert it with target.long(), or pass class probabilities of the input's shape")
+    want = input.shape[:1] + input.shape[2:] if input.dim() > 1 else torch.Size([])
+    if input.dim() > 1 and target.dim() > 0 and target.shape[0] != input.shape[0]:
+        raise ValueError(f"input of shape {tuple(input.shape)} has a batch of {input.shape[0]} but target of shape "
+                         f"{tuple(target.shape)} has {target.shape[0]}: give one target per sample")
+    if target.shape != want:
+        raise RuntimeError(f"expected a target of shape {tuple(want)} for an input of shape {tuple(input.shape)} "
+                           f"(classes on dim {1 if input.dim() > 1 else 0}), got {tuple(target.shape)}")
+    target = target.long()
+    n_classes = input.shape[1 if input.dim() > 1 else 0]
+    bad = (target != ignore_index) & ((target < 0) | (target >= n_classes))
+    if bad.any():
+        raise IndexError(f"Target {int(target[bad][0])} is out of bounds: class indices must be in [0, {n_classes}) "
+                         f"(or equal ignore_index={ignore_index}, which leaves the target out)")
+    return target
+
+def nll(log_probs, target, reduction='mean', ignore_index=-100):
+    "Negative log likelihood: minus the log-probability `log_probs` gives the correct class, averaged over the targets."
+    _check_reduction(reduction)
+    target = _check_target(log_probs, target, ignore_index)
+    c = 1 if log_probs.dim() > 1 else 0
+    keep = target != ignore_index
+    picked = log_probs.gather(c, torch.where(keep, target, 0).unsqueeze(c)).squeeze(c)
+    return _reduce(torch.where(keep, -picked, 0.), reduction, keep)
+
+def cross_entropy(logits, target, reduction='mean', ignore_index=-100):
+    "Cross-entropy of raw `logits` (classes on dim 1) against class indices, or class probabilities of the same shape."
+    if logits.dim() == 0:
+        raise IndexError("the logits are a scalar: they need a class dimension, (C,) for one sample or (N, C, ...)")
+    c = 1 if logits.dim() > 1 else 0
+    if target.is_floating_point() and target.shape == logits.shape:
+        _check_reduction(reduction)
+        return _reduce(-(target * log_softmax(logits, c)).sum(c), reduction)
+    return nll(log_softmax(logits, c), target, reduction, ignore_index)
 
 # %% ../nbs/03_minibatch_training.ipynb #0c82b4d8
 def accuracy(out, yb):

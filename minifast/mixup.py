@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch.distributions.beta import Beta
 from .core import *
 from .learner import Callback
+from .losses import log_softmax, nll, _reduce, _low_precision
 
 # %% ../nbs/10b_mixup_label_smoothing.ipynb #2620ad48
 def lin_comb(a, b, w):
@@ -86,17 +87,23 @@ class MixUp(Callback):
 # %% ../nbs/10b_mixup_label_smoothing.ipynb #251c54e9
 class LabelSmoothingCrossEntropy(nn.Module):
     "Cross-entropy against targets smoothed to `1-eps` on the true class plus `eps/c` on all `c` classes."
-    def __init__(self, eps=0.1, reduction='mean'):
+    def __init__(self, eps=0.1, reduction='mean', ignore_index=-100):
         super().__init__()
         if not 0 <= eps < 1: raise ValueError(f"LabelSmoothingCrossEntropy needs 0 <= eps < 1, got {eps}")
         reduce_loss(torch.zeros(1), reduction)  # reject a bad reduction now, not at the first batch
-        self.eps, self.reduction = eps, reduction
+        self.eps, self.reduction, self.ignore_index = eps, reduction, ignore_index
 
     def forward(self, output, target):
-        c = output.size(-1)
-        log_preds = F.log_softmax(output, dim=-1)
-        smooth = reduce_loss(-log_preds.sum(dim=-1), self.reduction) / c
-        nll = F.nll_loss(log_preds, target, reduction=self.reduction)
-        return lin_comb(smooth, nll, self.eps)
+        if output.dtype in _low_precision:  # sum in float32, round once, as torch's kernels do
+            return self(output.float(), target.float() if target.is_floating_point() else target).to(output.dtype)
+        dim = 1 if output.dim() > 1 else 0  # classes on dim 1, as in F.cross_entropy (dim 0 for one unbatched sample)
+        c = output.size(dim)
+        log_preds = log_softmax(output, dim)
+        if target.is_floating_point() and target.shape == output.shape:  # class probabilities, smoothed alike
+            return _reduce(-(lin_comb(target, 1 / c, 1 - self.eps) * log_preds).sum(dim), self.reduction)
+        loss = nll(log_preds, target, reduction='none', ignore_index=self.ignore_index)
+        keep = target.long() != self.ignore_index  # an ignored target is left out of both terms
+        smooth = torch.where(keep, -log_preds.sum(dim), 0.) / c
+        return _reduce(lin_comb(smooth, loss, self.eps), self.reduction, keep)
 
-    def extra_repr(self): return f"eps={self.eps}, reduction={self.reduction!r}"
+    def extra_repr(self): return f"eps={self.eps}, reduction={self.reduction!r}, ignore_index={self.ignore_index}"

@@ -12,14 +12,30 @@ from torch import nn
 from .core import *
 
 # %% ../nbs/07_batchnorm.ipynb #d3c394aa
-def _check_4d(x, name):
-    if x.dim() != 4: raise ValueError(f"{name} expects a batch of images shaped (N, C, H, W), got shape {tuple(x.shape)}")
+_low_precision = (torch.float16, torch.bfloat16)
+
+def _check_input(x, nf, name, min_dim=2, channel_error=RuntimeError, dim_error=ValueError):
+    "Raise the kind of error torch's layer raises when `x` is not shaped (N, C, ...) with `nf` channels on dim 1."
+    if x.dim() < min_dim:
+        raise dim_error(f"{name} expects a batch shaped (N, C{', L' if min_dim > 2 else ''}, ...) with at least "
+                        f"{min_dim} dimensions, got shape {tuple(x.shape)}")
+    if x.shape[1] != nf:
+        raise channel_error(f"{name} was built for {nf} channels but the input of shape {tuple(x.shape)} has "
+                            f"{x.shape[1]} on dim 1")
+
+def _compute_dtype(x):
+    "float16 and bfloat16 inputs are normalised in float32 (as torch's kernels do) and the result rounded back."
+    return torch.float32 if x.dtype in _low_precision else x.dtype
+
+def _per_channel(t, x):
+    "A per-channel tensor (any shape with C elements) shaped (1, C, 1, ...) to broadcast over `x`."
+    return t.view(1, -1, *[1] * (x.dim() - 2))
 
 class BatchNorm(nn.Module):
-    "Batch norm for (N,C,H,W) activations: normalise by the batch's per-channel stats in training, by running averages in eval."
+    "Batch norm for (N, C, ...) activations: normalise by the batch's channel statistics in training, averages in eval."
     def __init__(self, nf, mom=0.1, eps=1e-5):
         super().__init__()
-        self.mom, self.eps = mom, eps
+        self.nf, self.mom, self.eps = nf, mom, eps
         self.mults = nn.Parameter(torch.ones(nf, 1, 1))
         self.adds = nn.Parameter(torch.zeros(nf, 1, 1))
         self.register_buffer('means', torch.zeros(1, nf, 1, 1))
@@ -27,66 +43,85 @@ class BatchNorm(nn.Module):
 
     def update_stats(self, x):
         "The batch's per-channel mean and (biased) variance; folds them into the running averages."
-        m = x.mean((0, 2, 3), keepdim=True)
-        v = x.var((0, 2, 3), keepdim=True, unbiased=False)
+        # an empty batch says nothing about the statistics: it leaves the averages alone, as in torch
+        if x.numel() == 0: return _per_channel(self.means, x), _per_channel(self.vars, x)
+        dims = [0] + list(range(2, x.dim()))
+        m = x.mean(dims, keepdim=True)
+        v = x.var(dims, keepdim=True, unbiased=False)
         n = x.numel() / x.shape[1]
         with torch.no_grad():
-            self.means.lerp_(m, self.mom)
-            self.vars.lerp_(v * n / max(n - 1, 1), self.mom)  # PyTorch keeps the unbiased variance
+            self.means.lerp_(m.view_as(self.means).to(self.means.dtype), self.mom)
+            # PyTorch keeps the unbiased variance
+            self.vars.lerp_((v * n / max(n - 1, 1)).view_as(self.vars).to(self.vars.dtype), self.mom)
         return m, v
 
     def forward(self, x):
-        _check_4d(x, 'BatchNorm')
-        m, v = self.update_stats(x) if self.training else (self.means, self.vars)
-        return (x - m) / (v + self.eps).sqrt() * self.mults + self.adds
+        _check_input(x, self.nf, 'BatchNorm')
+        if self.training and x.numel() == x.shape[1]:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(x.shape)}: "
+                             "statistics of one value make every activation 0 (use a bigger batch, or eval mode)")
+        xc = x.to(_compute_dtype(x))
+        m, v = self.update_stats(xc) if self.training else (_per_channel(self.means, x), _per_channel(self.vars, x))
+        y = (xc - m) / (v + self.eps).sqrt() * _per_channel(self.mults, x) + _per_channel(self.adds, x)
+        return y.to(x.dtype)
 
 # %% ../nbs/07_batchnorm.ipynb #70db07bb
 class LayerNorm(nn.Module):
-    "Layer norm: normalise each sample over all its features (C,H,W), then one learnable scale and shift."
+    "Layer norm: normalise each sample over all its features (C, ...), then one learnable scale and shift."
     def __init__(self, eps=1e-5):
         super().__init__()
         self.eps = eps
         self.mult = nn.Parameter(torch.tensor(1.))
         self.add = nn.Parameter(torch.tensor(0.))
     def forward(self, x):
+        xc = x.to(_compute_dtype(x))
         dims = tuple(range(1, x.dim()))
-        m, v = x.mean(dims, keepdim=True), x.var(dims, keepdim=True, unbiased=False)
-        return (x - m) / (v + self.eps).sqrt() * self.mult + self.add
+        m, v = xc.mean(dims, keepdim=True), xc.var(dims, keepdim=True, unbiased=False)
+        return ((xc - m) / (v + self.eps).sqrt() * self.mult + self.add).to(x.dtype)
 
 class InstanceNorm(nn.Module):
-    "Instance norm: normalise each sample's channels separately over (H,W), then a per-channel scale and shift."
+    "Instance norm: normalise each channel of each sample over its positions (N, C, ...); per-channel scale and shift."
     def __init__(self, nf, eps=1e-5):
         super().__init__()
-        self.eps = eps
+        self.nf, self.eps = nf, eps
         self.mults = nn.Parameter(torch.ones(nf, 1, 1))
         self.adds = nn.Parameter(torch.zeros(nf, 1, 1))
     def forward(self, x):
-        _check_4d(x, 'InstanceNorm')
-        m, v = x.mean((2, 3), keepdim=True), x.var((2, 3), keepdim=True, unbiased=False)
-        return (x - m) / (v + self.eps).sqrt() * self.mults + self.adds
+        _check_input(x, self.nf, 'InstanceNorm', min_dim=3, channel_error=ValueError)
+        if x[0, 0].numel() == 1:
+            raise ValueError(f"Expected more than 1 spatial element when training, got input size {tuple(x.shape)}: "
+                             "each channel of each sample would normalise to 0")
+        xc = x.to(_compute_dtype(x))
+        dims = tuple(range(2, x.dim()))
+        m, v = xc.mean(dims, keepdim=True), xc.var(dims, keepdim=True, unbiased=False)
+        return ((xc - m) / (v + self.eps).sqrt() * _per_channel(self.mults, x) + _per_channel(self.adds, x)).to(x.dtype)
 
 class GroupNorm(nn.Module):
-    "Group norm: split the `nf` channels into `n_groups` groups and normalise each sample's group over (channels, H, W); per-channel scale and shift."
+    "Group norm: normalise each of a sample's `n_groups` groups of channels as a whole; per-channel scale and shift."
     def __init__(self, n_groups, nf, eps=1e-5):
         super().__init__()
         if nf % n_groups: raise ValueError(f"GroupNorm needs the {nf} channels to split evenly into groups; {n_groups} groups does not divide {nf}")
-        self.n_groups, self.eps = n_groups, eps
+        self.n_groups, self.nf, self.eps = n_groups, nf, eps
         self.mults = nn.Parameter(torch.ones(nf, 1, 1))
         self.adds = nn.Parameter(torch.zeros(nf, 1, 1))
     def forward(self, x):
-        _check_4d(x, 'GroupNorm')
-        n, c, h, w = x.shape
-        g = x.view(n, self.n_groups, -1)
+        _check_input(x, self.nf, 'GroupNorm', dim_error=RuntimeError)
+        if x.numel() // self.n_groups == 1:  # torch's test: one sample whose every group holds one value
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(x.shape)}: "
+                             "each group would normalise to 0")
+        xc = x.to(_compute_dtype(x))
+        # reshape, not view: a channels_last or otherwise non-contiguous input cannot be viewed as (N, groups, -1)
+        g = xc.reshape(x.shape[0], self.n_groups, -1)
         m, v = g.mean(2, keepdim=True), g.var(2, keepdim=True, unbiased=False)
-        x = ((g - m) / (v + self.eps).sqrt()).view(n, c, h, w)
-        return x * self.mults + self.adds
+        y = ((g - m) / (v + self.eps).sqrt()).view(x.shape)
+        return (y * _per_channel(self.mults, x) + _per_channel(self.adds, x)).to(x.dtype)
 
 # %% ../nbs/07_batchnorm.ipynb #2cc54850
 class RunningBatchNorm(nn.Module):
     "Batch norm that normalises with debiased running averages of sums, squares and counts, in training and eval alike: stable for tiny batches."
     def __init__(self, nf, mom=0.1, eps=1e-5):
         super().__init__()
-        self.mom, self.eps = mom, eps
+        self.nf, self.mom, self.eps = nf, mom, eps
         self.mults = nn.Parameter(torch.ones(nf, 1, 1))
         self.adds = nn.Parameter(torch.zeros(nf, 1, 1))
         self.register_buffer('sums', torch.zeros(1, nf, 1, 1))
@@ -98,8 +133,9 @@ class RunningBatchNorm(nn.Module):
     def update_stats(self, x):
         "Fold batch `x` into the running sums, squares and count; returns them (carrying the current batch's gradient)."
         bs, nc = x.shape[:2]
-        s = x.sum((0, 2, 3), keepdim=True)
-        ss = (x * x).sum((0, 2, 3), keepdim=True)
+        dims = [0] + list(range(2, x.dim()))
+        s = x.sum(dims).view_as(self.sums)
+        ss = (x * x).sum(dims).view_as(self.sqrs)
         c = x.new_tensor(x.numel() / nc)
         mom1 = 1 - (1 - self.mom) / math.sqrt(max(bs - 1, 1))
         sums, sqrs = self.sums * (1 - mom1) + s * mom1, self.sqrs * (1 - mom1) + ss * mom1
@@ -111,8 +147,13 @@ class RunningBatchNorm(nn.Module):
         return sums, sqrs, count
 
     def forward(self, x):
-        _check_4d(x, 'RunningBatchNorm')
-        if self.training: sums, sqrs, count = self.update_stats(x)
+        _check_input(x, self.nf, 'RunningBatchNorm')
+        if x.numel() == 0: return x * _per_channel(self.mults, x) + _per_channel(self.adds, x)  # nothing to learn from
+        if self.training:
+            if self.batch == 0 and x.numel() == x.shape[1]:
+                raise ValueError(f"Expected more than 1 value per channel in the first training batch, got input size "
+                                 f"{tuple(x.shape)}: statistics of one value would normalise every activation to 0")
+            sums, sqrs, count = self.update_stats(x)
         else:
             if self.batch == 0: raise RuntimeError("RunningBatchNorm has no statistics yet: train it on at least one batch before eval")
             sums, sqrs, count = self.sums, self.sqrs, self.count
@@ -120,4 +161,5 @@ class RunningBatchNorm(nn.Module):
         means = sums / count
         vars = sqrs / count - means * means
         if self.batch < 20: vars = vars.clamp_min(0.01)
-        return (x - means) / (vars + self.eps).sqrt() * self.mults + self.adds
+        y = (x - _per_channel(means, x)) / _per_channel(vars + self.eps, x).sqrt()
+        return y * _per_channel(self.mults, x) + _per_channel(self.adds, x)

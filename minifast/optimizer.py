@@ -7,7 +7,7 @@ __all__ = ['sgd_step', 'Optimizer', 'weight_decay', 'l2_reg', 'Stat', 'StatefulO
            'debias', 'AverageSqrGrad', 'StepCount', 'adam_step', 'lamb_step', 'sgd_opt', 'adam_opt', 'lamb_opt']
 
 # %% ../nbs/09_optimizers.ipynb #1b5fc1c5
-import math
+import math, inspect
 from functools import partial
 import torch
 from .core import *
@@ -28,34 +28,56 @@ def _maybe_update(os, dest, f):
 
 def _sorted(fs): return sorted(fs, key=lambda f: getattr(f, '_order', 0))
 
-def _hypers(group): return {k: v for k, v in group.items() if k != 'params'}
+def _hypers(group): return {k: v for k, v in group.items() if k not in ('params', 'param_names')}
 
 # %% ../nbs/09_optimizers.ipynb #f761dc34
-class Optimizer:
+def _is_param(o):
+    "A tensor, or a (name, tensor) pair as `model.named_parameters()` yields."
+    return isinstance(o, torch.Tensor) or (isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str))
+
+def _reads(f):
+    "The hyper-parameters a stepper or a stat reads (the names of its arguments), or None if they cannot be known."
+    try: ps = inspect.signature(f.update if hasattr(f, 'init_state') else f).parameters.values()
+    except (TypeError, ValueError): return None
+    return {p.name for p in ps if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+def _sparse_error(p):
+    return RuntimeError(f"minifast's optimizers need dense gradients, but a parameter of shape {tuple(p.shape)} has "
+                        "a sparse one: use torch.optim.SparseAdam (or SGD) for it, or nn.Embedding(sparse=False)")
+
+class Optimizer(torch.optim.Optimizer):
     "Generic optimizer: moves each parameter by running `steppers` with the hyper-parameters of its param group."
     def __init__(self, params, steppers, foreach=None, **defaults):
-        self.steppers = listify(steppers)
+        self.steppers, self.foreach = listify(steppers), foreach
         _maybe_update(self.steppers, defaults, _get_defaults)
-        self.defaults, self.foreach, self.state, self.param_groups = defaults, foreach, {}, []
+        reads = [_reads(f) for f in self.steppers + getattr(self, 'stats', [])]
+        unread = sorted(set(defaults) - {'lr'}.union(*[r for r in reads if r is not None]))
+        if unread and None not in reads:
+            known = sorted({'lr'}.union(*reads) - {'p', 'state'})
+            raise TypeError(f"{type(self).__name__} got hyper-parameter(s) {unread} that none of its steppers or stats "
+                            f"reads (they read {known}): check the spelling")
         if isinstance(params, torch.Tensor):
             raise TypeError("params should be an iterable of tensors or of param-group dicts, got a single Tensor: wrap it in a list")
         groups = list(params)
         if len(groups) == 0: raise ValueError("the optimizer got an empty parameter list: pass model.parameters() or a list of param groups")
-        if isinstance(groups[0], torch.Tensor): groups = [{'params': groups}]
-        for g in groups: self.add_param_group(g if isinstance(g, dict) else {'params': g})
+        # the course's list of lists: one group per inner list
+        if not _is_param(groups[0]): groups = [g if isinstance(g, dict) else {'params': g} for g in groups]
+        super().__init__(groups, defaults)
 
     def add_param_group(self, group):
         "Add a param group: a dict holding 'params' and any hyper-parameters that override the defaults."
+        if not isinstance(group, dict): group = {'params': group}
         if 'params' not in group: raise ValueError("a param group dict needs a 'params' key holding its tensors")
-        ps = group['params']
-        ps = [ps] if isinstance(ps, torch.Tensor) else list(ps)
-        group = {**self.defaults, **group, 'params': ps}
+        group = {**self.defaults, **group}
+        if isinstance(group['params'], torch.Tensor): group['params'] = [group['params']]
+        elif not isinstance(group['params'], set): group['params'] = list(group['params'])  # (torch refuses sets)
         if 'lr' not in group: raise ValueError("no learning rate: pass lr=... to the optimizer or put 'lr' in every param group")
         if group['lr'] < 0: raise ValueError(f"invalid learning rate {group['lr']}: it must be >= 0")
+        ids = [id(p[1] if isinstance(p, tuple) else p) for p in group['params']]
         seen = {id(p) for g in self.param_groups for p in g['params']}
-        if len({id(p) for p in ps}) != len(ps) or any(id(p) in seen for p in ps):
+        if len(set(ids)) != len(ids) or any(i in seen for i in ids):
             raise ValueError("some parameters appear more than once (in one or several param groups): give each tensor to one group only")
-        self.param_groups.append(group)
+        super().add_param_group(group)   # torch's checks (tensors only, leaves), and (name, tensor) pairs
 
     def zero_grad(self, set_to_none=True):
         "Clear the gradients: drop them (`set_to_none`, the default, as in torch) or fill them with zeros."
@@ -72,42 +94,56 @@ class Optimizer:
         "True when every stepper has a vectorised version and `foreach` was not set to False."
         return self.foreach is not False and all(getattr(s, 'foreach', None) is not None for s in self.steppers)
 
+    def _stand_ins(self, ps):
+        "What the steppers move: each parameter, or a stand-in sharing its memory (complex, or its gradient changed)."
+        copy_grad = any(getattr(s, 'changes_grad', False) for s in self.steppers)
+        res = []
+        for p in ps:
+            if p.grad.is_sparse: raise _sparse_error(p)
+            if not (copy_grad or p.is_complex()):
+                res.append(p)
+                continue
+            q, g = p.detach(), p.grad
+            # torch steps a complex number as a pair of reals (so Adam's squares are |g|^2, not g^2)
+            if p.is_complex(): q, g = torch.view_as_real(q), torch.view_as_real(g)
+            # a stepper that changes the gradient (l2_reg) works on a copy: `p.grad` stays as backward left it
+            q.grad = g.clone() if copy_grad else g
+            res.append(q)
+        return res
+
     @torch.no_grad()
-    def step(self):
-        "Update every parameter that has a gradient, one param group at a time."
+    def step(self, closure=None):
+        "Update every parameter that has a gradient, group by group; `closure`, if given, recomputes the loss first."
+        loss = None
+        if closure is not None:
+            with torch.enable_grad(): loss = closure()
         fast = self._can_foreach()
         for g in self.param_groups:
-            ps = [p for p in g['params'] if p.grad is not None]
-            if ps: (self._foreach_group if fast else self._loop_group)(ps, _hypers(g))
+            keys = [p for p in g['params'] if p.grad is not None]
+            if keys: (self._foreach_group if fast else self._loop_group)(self._stand_ins(keys), _hypers(g), keys)
+        return loss
 
-    def _loop_group(self, ps, hyper):
+    def _loop_group(self, ps, hyper, keys):
         for p in ps: compose(p, self.steppers, **hyper)
 
-    def _foreach_group(self, ps, hyper):
+    def _foreach_group(self, ps, hyper, keys):
         grads = [p.grad for p in ps]
         for s in _sorted(self.steppers): s.foreach(ps, grads, None, **hyper)
 
-    def state_dict(self):
-        "The optimizer's state laid out as torch does: per-parameter state keyed by index, and the groups' hyper-parameters."
-        idx = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g['params'])}
-        groups = [{**_hypers(g), 'params': [idx[id(p)] for p in g['params']]} for g in self.param_groups]
-        return {'state': {idx[id(p)]: s for p, s in self.state.items()}, 'param_groups': groups}
-
     def load_state_dict(self, state_dict):
-        "Load a `state_dict` saved from an optimizer over the same param groups (the state tensors are copied)."
+        "Load a `state_dict` saved from an optimizer over the same param groups (torch's method, with clearer errors)."
         saved = state_dict['param_groups']
         if len(saved) != len(self.param_groups):
             raise ValueError(f"the state dict has {len(saved)} param groups but this optimizer has {len(self.param_groups)}: build it over the same groups")
         for i, (s, g) in enumerate(zip(saved, self.param_groups)):
             if len(s['params']) != len(g['params']):
                 raise ValueError(f"param group {i} has {len(s['params'])} parameters in the state dict but {len(g['params'])} here: build the optimizer over the same parameters")
-        by_idx = {i: p for s, g in zip(saved, self.param_groups) for i, p in zip(s['params'], g['params'])}
-        def _copy(v, p):
-            if not isinstance(v, torch.Tensor): return v
-            return v.to(device=p.device, dtype=p.dtype if v.is_floating_point() else v.dtype, copy=True)
-        self.state = {by_idx[int(k)]: {n: _copy(v, by_idx[int(k)]) for n, v in st.items()}
-                      for k, st in state_dict['state'].items()}
-        for s, g in zip(saved, self.param_groups): g.update(_hypers(s))
+        super().load_state_dict(state_dict)
+
+    def __getstate__(self):
+        # torch pickles (and deep-copies) only the defaults, state and param groups: add what makes this optimizer
+        ours = ('steppers', 'stats', 'foreach')
+        return {**super().__getstate__(), **{k: v for k, v in vars(self).items() if k in ours}}
 
     def __repr__(self):
         names = [getattr(s, '__name__', type(s).__name__) for s in self.steppers]
@@ -129,6 +165,7 @@ def l2_reg(p, lr, wd, **kwargs):
     return p
 l2_reg._defaults = dict(wd=0.)
 l2_reg._order = -20
+l2_reg.changes_grad = True  # the optimizer hands it a copy of the gradient
 
 # %% ../nbs/09_optimizers.ipynb #f1f2262b
 class Stat:
@@ -153,29 +190,30 @@ class StatefulOptimizer(Optimizer):
         "True when every stepper and every stat has a vectorised version and `foreach` was not set to False."
         return super()._can_foreach() and all('update_foreach' in type(s).__dict__ for s in self.stats)
 
-    def _states(self, ps):
-        for p in ps:
-            if p not in self.state:
-                self.state[p] = {}
-                _maybe_update(self.stats, self.state[p], lambda o: o.init_state(p))
-        return [self.state[p] for p in ps]
+    def _states(self, ps, keys):
+        "The state of each parameter (`keys`), created from what the steppers move (`ps`) on its first step."
+        for p, k in zip(ps, keys):
+            if k not in self.state:
+                self.state[k] = {}
+                _maybe_update(self.stats, self.state[k], lambda o: o.init_state(p))
+        return [self.state[k] for k in keys]
 
     def _split(self):
         # steppers with a negative `_order` prepare the gradient or the weights: they run before the stats update
         steppers = _sorted(self.steppers)
         return [s for s in steppers if getattr(s, '_order', 0) < 0], [s for s in steppers if getattr(s, '_order', 0) >= 0]
 
-    def _loop_group(self, ps, hyper):
+    def _loop_group(self, ps, hyper, keys):
         before, after = self._split()
-        for p, state in zip(ps, self._states(ps)):
+        for p, k, state in zip(ps, keys, self._states(ps, keys)):
             compose(p, before, **state, **hyper)
             for stat in self.stats: state = stat.update(p, state, **hyper)
-            self.state[p] = state
+            self.state[k] = state
             compose(p, after, **state, **hyper)
 
-    def _foreach_group(self, ps, hyper):
+    def _foreach_group(self, ps, hyper, keys):
         before, after = self._split()
-        grads, states = [p.grad for p in ps], self._states(ps)
+        grads, states = [p.grad for p in ps], self._states(ps, keys)
         for s in before: s.foreach(ps, grads, states, **hyper)
         for stat in self.stats: stat.update_foreach(ps, grads, states, **hyper)
         for s in after: s.foreach(ps, grads, states, **hyper)
@@ -264,9 +302,10 @@ def sgd_opt(mom=0., wd=0., decouple_wd=True, dampening=False, **kwargs):
     return partial(StatefulOptimizer, steppers=[momentum_step, wd_step], stats=AverageGrad(dampening=dampening),
                    mom=mom, wd=wd, **kwargs)
 
-def adam_opt(xtra_step=None, **kwargs):
-    "Factory for Adam with decoupled weight decay (AdamW); `xtra_step` adds steppers."
-    return partial(StatefulOptimizer, steppers=[adam_step, weight_decay] + listify(xtra_step),
+def adam_opt(xtra_step=None, decouple_wd=True, **kwargs):
+    "Factory for Adam with decoupled weight decay (AdamW), or L2 regularisation (torch's Adam) if not `decouple_wd`."
+    wd_step = weight_decay if decouple_wd else l2_reg
+    return partial(StatefulOptimizer, steppers=[adam_step, wd_step] + listify(xtra_step),
                    stats=[AverageGrad(dampening=True), AverageSqrGrad(), StepCount()], **kwargs)
 
 def lamb_opt(xtra_step=None, **kwargs):

@@ -19,6 +19,9 @@ def annealer(f):
     "Decorator: turn `f(start, end, pos)` into a factory `f(start, end)` returning the schedule `pos -> value`."
     @wraps(f)
     def _inner(start, end): return partial(f, start, end)
+    # a schedule is a partial of `f`; pickle finds functions by name, and the module's `sched_lin` is `_inner`, which
+    # keeps `f` as `sched_lin.__wrapped__`: naming `f` so lets schedules be pickled (checkpoints, worker processes)
+    f.__qualname__ = f'{_inner.__qualname__}.__wrapped__'
     return _inner
 
 @annealer
@@ -52,14 +55,15 @@ def combine_scheds(pcts, scheds):
     if abs(sum(pcts) - 1) > 1e-6: raise ValueError(f"combine_scheds: fractions must sum to 1, got {pcts} (sum {sum(pcts)})")
     starts = [0.] + [float(o) for o in torch.tensor(pcts, dtype=torch.float64).cumsum(0)[:-1]]
     live = [i for i, p in enumerate(pcts) if p > 0]
-    live_starts = [starts[i] for i in live]
-    def _inner(pos):
-        pos = float(pos)
-        if not -1e-6 <= pos <= 1 + 1e-6: raise ValueError(f"schedule position must be in [0, 1], got {pos}")
-        pos = min(max(pos, 0.), 1.)
-        i = live[max(bisect.bisect_right(live_starts, pos) - 1, 0)]
-        return scheds[i](min((pos - starts[i]) / pcts[i], 1.))
-    return _inner
+    # a partial of a module-level function rather than a closure, so that the schedule can be pickled
+    return partial(_combined, pcts, scheds, starts, live)
+
+def _combined(pcts, scheds, starts, live, pos):
+    pos = float(pos)
+    if not -1e-6 <= pos <= 1 + 1e-6: raise ValueError(f"schedule position must be in [0, 1], got {pos}")
+    pos = min(max(pos, 0.), 1.)
+    i = live[max(bisect.bisect_right([starts[j] for j in live], pos) - 1, 0)]
+    return scheds[i](min((pos - starts[i]) / pcts[i], 1.))
 
 # %% ../nbs/05_anneal.ipynb #6a1a72c1
 def sched_1cycle(lr_max, pct_start=0.25, div=25., div_final=1e4):

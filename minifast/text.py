@@ -41,18 +41,20 @@ def rm_useless_spaces(t):
     return re.sub(' {2,}', ' ', t)
 
 def replace_rep(t):
-    "Replace a character repeated 4 times or more with `xxrep n c`."
+    "Replace a character repeated 3 times or more with `xxrep n c`."
     def _rep(m):
         c, cc = m.groups()
         return f' {TK_REP} {len(cc) + 1} {c} '
-    return re.sub(r'(\S)(\1{3,})', _rep, t)
+    return re.sub(r'(\S)(\1{2,})', _rep, t)
 
 def replace_wrep(t):
-    "Replace a word repeated 4 times or more (separated by spaces/punctuation) with `xxwrep n w`."
+    "Replace a word repeated 3 times or more, with only white space between the repeats, with `xxwrep n w`."
     def _wrep(m):
-        c, cc = m.groups()
-        return f' {TK_WREP} {len(cc.split()) + 1} {c} '
-    return re.sub(r'(\b\w+\W+)(\1{3,})', _wrep, t)
+        w, reps = m.groups()
+        return f' {TK_WREP} {len(reps.split()) + 1} {w} '
+    # a whole word (at the start or after a space, which is replaced too), two or more copies of it each after white
+    # space, and no word character right after the last copy (so 'ah ah ahi' is no repetition)
+    return re.sub(r'(?:^|\s)(\w+)((?:\s+\1){2,})(?!\w)', _wrep, t)
 
 def fixup_text(x):
     "Undo the HTML escapes and markup of scraped text (`&amp;`, `#39;`, `<br />`, `\\n` written out, ...)."
@@ -60,7 +62,7 @@ def fixup_text(x):
     x = html.unescape(x).replace('#39;', "'").replace('amp;', '&').replace('#146;', "'").replace(
         'nbsp;', ' ').replace('#36;', '$').replace('\\n', "\n").replace('quot;', "'").replace(
         '<br />', "\n").replace('\\"', '"').replace('<unk>', UNK).replace(' @.@ ', '.').replace(
-        ' @-@ ', '-').replace('\\', ' \\ ')
+        ' @-@ ', '-').replace('\\', ' \\ ').replace('...', ' …')  # an ellipsis is one token, not a repetition
     return re.sub(r'  +', ' ', x)
 
 default_pre_rules = [fixup_text, replace_rep, replace_wrep, spec_add_spaces, rm_useless_spaces, sub_br]
