@@ -37,12 +37,12 @@ class PilRandomFlip(PilTransform):
 
 # %% ../nbs/10_augmentation.ipynb #6a574dce
 def dihedral(x, k):
-    "The `k`-th (0-7) of the 8 symmetries of the square applied to the PIL image `x`: 0 identity, 1-7 PIL's transposes (flips, rotations, transposition)."
+    "The `k`-th (0-7) of the 8 symmetries of the square applied to PIL image `x`: 0 identity, 1-7 PIL's transposes."
     if not (isinstance(k, int) and 0 <= k < 8): raise ValueError(f"dihedral: k must be an int from 0 to 7, got {k!r}")
     return x if k == 0 else x.transpose(k - 1)
 
 class PilRandomDihedral(PilTransform):
-    "With probability `p`, apply one of the 7 non-identity symmetries of the square (flips, rotations by 90 degrees, transpositions) to a PIL image."
+    "With probability `p`, apply one of the 7 non-identity symmetries of the square (flips, rotations) to a PIL image."
     def __init__(self, p=0.75): self.p = _check_p(p, 'PilRandomDihedral')
     def __call__(self, x): return dihedral(x, random.randint(1, 7)) if random.random() < self.p else x
     def __repr__(self): return f'{type(self).__name__}(p={self.p})'
@@ -56,8 +56,9 @@ def _pair(size, who):
     return size
 
 class GeneralCrop(PilTransform):
-    "Base class of crops: `crop_box(w, h)` picks a box (left, top, right, bottom) of the image, which is resized to `size` (int or (width, height))."
-    def __init__(self, size, resample=_Resampling.BILINEAR): self.size, self.resample = _pair(size, type(self).__name__), resample
+    "Base class of crops: `crop_box(w, h)` picks a box (left, top, right, bottom) of the image, resized to `size`."
+    def __init__(self, size, resample=_Resampling.BILINEAR):
+        self.size, self.resample = _pair(size, type(self).__name__), resample
     def crop_box(self, w, h):
         "The box to crop from a `w` x `h` image; the whole image by default."
         return (0, 0, w, h)
@@ -68,7 +69,8 @@ class CenterCrop(GeneralCrop):
     "Crop the largest centred box with the output's aspect ratio, shrunk by `scale` (>= 1), and resize it to `size`."
     def __init__(self, size, scale=1.14, resample=_Resampling.BILINEAR):
         super().__init__(size, resample)
-        if scale < 1: raise ValueError(f"CenterCrop: scale must be >= 1 (the box is the image shrunk by it), got {scale}")
+        if scale < 1:
+            raise ValueError(f"CenterCrop: scale must be >= 1 (the box is the image shrunk by it), got {scale}")
         self.scale = scale
     def crop_box(self, w, h):
         r = self.size[0] / self.size[1]
@@ -77,14 +79,16 @@ class CenterCrop(GeneralCrop):
         return ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
 
 class RandomResizedCrop(GeneralCrop):
-    "Crop a random box covering a fraction `scale` of the area with aspect ratio (width/height) in `ratio`, resized to `size` (torchvision's semantics)."
+    "Crop a random box of area fraction in `scale` and aspect ratio (width/height) in `ratio`, resized to `size`."
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), resample=_Resampling.BILINEAR, n_tries=10):
         super().__init__(size, resample)
         scale, ratio = tuple(scale), tuple(ratio)
         if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(f"RandomResizedCrop: scale must be (min, max) area fractions with 0 < min <= max <= 1, got {scale}")
+            raise ValueError(f"RandomResizedCrop: scale must be (min, max) area fractions with 0 < min <= max <= 1, "
+                             f"got {scale}")
         if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"RandomResizedCrop: ratio must be (min, max) width/height ratios with 0 < min <= max, got {ratio}")
+            raise ValueError(f"RandomResizedCrop: ratio must be (min, max) width/height ratios with 0 < min <= max, "
+                             f"got {ratio}")
         self.scale, self.ratio, self.n_tries = scale, ratio, n_tries
         self.log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
 
@@ -106,14 +110,16 @@ class RandomResizedCrop(GeneralCrop):
         left, top = (w - cw) // 2, (h - ch) // 2
         return (left, top, left + cw, top + ch)
 
-    def __repr__(self): return f'{type(self).__name__}({self.size}, scale={self.scale}, ratio={tuple(round(r, 3) for r in self.ratio)})'
+    def __repr__(self):
+        return f'{type(self).__name__}({self.size}, scale={self.scale}, ratio={tuple(round(r, 3) for r in self.ratio)})'
 
 # %% ../nbs/10_augmentation.ipynb #d1ebdf01
 def perspective_coeffs(src, dst):
-    "The 8 coefficients of PIL's `PERSPECTIVE` transform that show the input points `src` (4 (x, y) pairs) at the output points `dst`, i.e. map each `dst` point to its `src` point."
+    "The 8 coefficients of PIL's `PERSPECTIVE` transform showing the 4 (x, y) points `src` at the points `dst`."
     src, dst = torch.as_tensor(src, dtype=torch.float64), torch.as_tensor(dst, dtype=torch.float64)
     if src.shape != (4, 2) or dst.shape != (4, 2):
-        raise ValueError(f"perspective_coeffs needs 4 (x, y) points for src and dst, got shapes {tuple(src.shape)} and {tuple(dst.shape)}")
+        raise ValueError(f"perspective_coeffs needs 4 (x, y) points for src and dst, "
+                         f"got shapes {tuple(src.shape)} and {tuple(dst.shape)}")
     X, Y, u, v = dst[:, 0], dst[:, 1], src[:, 0], src[:, 1]
     o, z = torch.ones_like(X), torch.zeros_like(X)
     rows_u = torch.stack([X, Y, o, z, z, z, -X * u, -Y * u], 1)
@@ -128,7 +134,7 @@ def perspective_coeffs(src, dst):
     return coeffs
 
 def perspective_apply(coeffs, pts):
-    "Map the (x, y) points `pts` (shape (n, 2)) through the perspective transform with coefficients `coeffs`, as PIL does."
+    "Map (x, y) points `pts` (shape (n, 2)) through the perspective transform with coefficients `coeffs`, as PIL does."
     a, b, c, d, e, f, g, h = torch.as_tensor(coeffs, dtype=torch.float64)
     pts = torch.as_tensor(pts, dtype=torch.float64)
     x, y = pts[:, 0], pts[:, 1]
@@ -136,9 +142,11 @@ def perspective_apply(coeffs, pts):
     return torch.stack([(a * x + b * y + c) / den, (d * x + e * y + f) / den], 1)
 
 class PilRandomPerspective(PilTransform):
-    "With probability `p`, warp a PIL image by moving each corner inward by up to `magnitude` of its width/height (a random perspective change)."
+    "With probability `p`, warp a PIL image in perspective, moving each corner inward by up to `magnitude` of its size."
     def __init__(self, magnitude=0.15, p=1., resample=_Resampling.BILINEAR):
-        if not 0 <= magnitude < 0.5: raise ValueError(f"PilRandomPerspective: magnitude must be in [0, 0.5) (opposite corners would cross), got {magnitude}")
+        if not 0 <= magnitude < 0.5:
+            raise ValueError(f"PilRandomPerspective: magnitude must be in [0, 0.5) (opposite corners would cross), "
+                             f"got {magnitude}")
         self.magnitude, self.p, self.resample = magnitude, _check_p(p, 'PilRandomPerspective'), resample
     def __call__(self, x):
         if random.random() >= self.p: return x
@@ -154,16 +162,21 @@ class PilRandomPerspective(PilTransform):
 
 # %% ../nbs/10_augmentation.ipynb #254c5e9a
 def affine_warp(x, theta, mode='bilinear', padding_mode='reflection'):
-    "Warp a batch `x` (N, C, H, W) by affine matrices `theta` (N, 2, 3) that map output to input coordinates in [-1, 1] (`align_corners=False`)."
-    if not x.is_floating_point(): raise TypeError(f"affine_warp needs a float batch, got {x.dtype}: convert it first (e.g. to_float_tensor)")
+    "Warp a batch `x` (N, C, H, W) by affine matrices `theta` (N, 2, 3) mapping output to input coordinates in [-1, 1]."
+    if not x.is_floating_point():
+        raise TypeError(f"affine_warp needs a float batch, got {x.dtype}: convert it first (e.g. to_float_tensor)")
     if x.ndim != 4 or theta.shape != (x.shape[0], 2, 3):
-        raise ValueError(f"affine_warp needs x of shape (N, C, H, W) and theta of shape (N, 2, 3), got {tuple(x.shape)} and {tuple(theta.shape)}")
+        raise ValueError(f"affine_warp needs x of shape (N, C, H, W) and theta of shape (N, 2, 3), "
+                         f"got {tuple(x.shape)} and {tuple(theta.shape)}")
     grid = F.affine_grid(theta.to(x.dtype), x.shape, align_corners=False)
     return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
 
-def random_affine_thetas(n, max_rotate=10., max_zoom=1.1, max_translate=0.1, p_flip=0.5, p=0.75, device=None, dtype=torch.float32):
-    "`n` random affine matrices (n, 2, 3): rotation up to `max_rotate` degrees, zoom in up to `max_zoom`, shift up to `max_translate` of the half-size, left-right flip with probability `p_flip`; each is the identity with probability 1-`p`."
-    if max_zoom < 1: raise ValueError(f"random_affine_thetas: max_zoom must be >= 1 (zooming in keeps the warp inside the image), got {max_zoom}")
+def random_affine_thetas(n, max_rotate=10., max_zoom=1.1, max_translate=0.1, p_flip=0.5, p=0.75,
+                         device=None, dtype=torch.float32):
+    "`n` random affine matrices (n, 2, 3) that rotate, zoom in, shift and flip; each the identity with chance 1-`p`."
+    if max_zoom < 1:
+        raise ValueError(f"random_affine_thetas: max_zoom must be >= 1 (zooming in keeps the warp inside the image), "
+                         f"got {max_zoom}")
     _check_p(p, 'random_affine_thetas'); _check_p(p_flip, 'random_affine_thetas (p_flip)')
     u = lambda *s: torch.rand(*s, device=device, dtype=dtype)
     on = (u(n) < p).to(dtype)            # which images get a warp at all
@@ -178,9 +191,10 @@ def random_affine_thetas(n, max_rotate=10., max_zoom=1.1, max_translate=0.1, p_f
     return theta
 
 class BatchAugmentCallback(BatchTransformXCallback):
-    "Warp each training batch with `random_affine_thetas` (rotation, zoom, shift, flip) on the batch's device; validation batches pass unchanged."
-    run_before = 'NormalizeCallback'   # augment the image, then normalise (after DeviceCallback, as any batch transform)
-    def __init__(self, max_rotate=10., max_zoom=1.1, max_translate=0.1, p_flip=0.5, p=0.75, mode='bilinear', padding_mode='reflection'):
+    "Warp each training batch on its device with `random_affine_thetas`; validation batches pass unchanged."
+    run_before = 'NormalizeCallback'   # augment the image, then normalise (after DeviceCallback, as any batch tfm)
+    def __init__(self, max_rotate=10., max_zoom=1.1, max_translate=0.1, p_flip=0.5, p=0.75, mode='bilinear',
+                 padding_mode='reflection'):
         super().__init__(self.augment)
         self.kw = dict(max_rotate=max_rotate, max_zoom=max_zoom, max_translate=max_translate, p_flip=p_flip, p=p)
         random_affine_thetas(1, **self.kw)    # check the arguments now rather than at the first batch

@@ -72,7 +72,7 @@ def dropout_mask(x, sz, p):
     return x.new_empty(*sz).bernoulli_(1 - p).div_(1 - p)
 
 class RNNDropout(nn.Module):
-    "Variational dropout for `(bs, seq_len, n)` activations: one mask per sequence and channel, shared by every time step."
+    "Variational dropout for `(bs, seq_len, n)` activations: one mask per sequence and channel, for all time steps."
     def __init__(self, p=0.5):
         super().__init__()
         if not 0 <= p < 1: raise ValueError(f"dropout probability must be in [0, 1), got {p}")
@@ -84,14 +84,15 @@ class RNNDropout(nn.Module):
 
 # %% ../nbs/12a_awd_lstm.ipynb #9c3cfd73
 class WeightDropout(nn.Module):
-    "Wraps `module`, applying dropout with probability `weight_p` to its weights named `layer_names` at each forward in training."
+    "Wraps `module`, dropping its weights `layer_names` with probability `weight_p` at each forward in training."
     def __init__(self, module, weight_p, layer_names=('weight_hh_l0',)):
         super().__init__()
         if not 0 <= weight_p < 1: raise ValueError(f"weight_p must be in [0, 1), got {weight_p}")
         self.module, self.weight_p, self.layer_names = module, weight_p, tuple(listify(layer_names))
         params = dict(module.named_parameters())
         for n in self.layer_names:
-            if n not in params: raise ValueError(f"{type(module).__name__} has no parameter {n!r}; it has {list(params)}")
+            if n not in params:
+                raise ValueError(f"{type(module).__name__} has no parameter {n!r}; it has {list(params)}")
 
     def forward(self, *args):
         if not self.training or self.weight_p == 0.: return self.module(*args)
@@ -121,13 +122,15 @@ class EmbeddingDropout(nn.Module):
 def _detach(h): return tuple(v.detach() for v in h)
 
 class AWD_LSTM(nn.Module):
-    "AWD-LSTM encoder: dropped embedding, `n_layers` weight-dropped LSTMs with variational dropout between them; keeps its hidden state between calls."
+    "AWD-LSTM encoder: an embedding and `n_layers` LSTMs, with AWD's dropouts; keeps its hidden state between calls."
     initrange = 0.1
 
-    def __init__(self, vocab_sz, emb_sz, n_hid, n_layers, pad_token=1, hidden_p=0.2, input_p=0.6, embed_p=0.1, weight_p=0.5):
+    def __init__(self, vocab_sz, emb_sz, n_hid, n_layers, pad_token=1,
+                 hidden_p=0.2, input_p=0.6, embed_p=0.1, weight_p=0.5):
         super().__init__()
         if n_layers < 1: raise ValueError(f"AWD_LSTM needs at least one layer, got n_layers={n_layers}")
-        self.vocab_sz, self.emb_sz, self.n_hid, self.n_layers, self.pad_token = vocab_sz, emb_sz, n_hid, n_layers, pad_token
+        self.vocab_sz, self.emb_sz, self.n_hid, self.n_layers, self.pad_token = (
+            vocab_sz, emb_sz, n_hid, n_layers, pad_token)
         self.emb = nn.Embedding(vocab_sz, emb_sz, padding_idx=pad_token)
         self.emb_dp = EmbeddingDropout(self.emb, embed_p)
         self.rnns = nn.ModuleList([WeightDropout(nn.LSTM(self._n_in(l), self._n_out(l), 1, batch_first=True), weight_p)
@@ -142,9 +145,11 @@ class AWD_LSTM(nn.Module):
 
     def forward(self, input):
         if input.dim() != 2 or input.dtype != torch.long:
-            raise ValueError(f"AWD_LSTM expects a LongTensor of token ids of shape (bs, seq_len), got {input.dtype} of shape {tuple(input.shape)}")
+            raise ValueError(f"AWD_LSTM expects a LongTensor of token ids of shape (bs, seq_len), "
+                             f"got {input.dtype} of shape {tuple(input.shape)}")
         bs = input.size(0)
-        if bs != self.bs or self.hidden is None or self.hidden[0][0].device != input.device: self._init_hidden(bs, input.device)
+        if bs != self.bs or self.hidden is None or self.hidden[0][0].device != input.device:
+            self._init_hidden(bs, input.device)
         raw_output = self.input_dp(self.emb_dp(input))
         new_hidden, raw_outputs, outputs = [], [], []
         for l, (rnn, hid_dp) in enumerate(zip(self.rnns, self.hidden_dps)):
@@ -159,7 +164,8 @@ class AWD_LSTM(nn.Module):
     def _init_hidden(self, bs, device=None):
         device = device or self.emb.weight.device
         self.bs = bs
-        self.hidden = [tuple(torch.zeros(1, bs, self._n_out(l), device=device) for _ in range(2)) for l in range(self.n_layers)]
+        self.hidden = [tuple(torch.zeros(1, bs, self._n_out(l), device=device) for _ in range(2))
+                       for l in range(self.n_layers)]
 
     def reset(self):
         "Forget the hidden state: the next batch starts from zeros."
@@ -179,7 +185,8 @@ class LinearDecoder(nn.Module):
         self.output_dp = RNNDropout(output_p)
         if tie_encoder is not None:
             if tie_encoder.weight.shape != self.decoder.weight.shape:
-                raise ValueError(f"cannot tie a decoder of weight shape {tuple(self.decoder.weight.shape)} to an embedding of shape {tuple(tie_encoder.weight.shape)}")
+                raise ValueError(f"cannot tie a decoder of weight shape {tuple(self.decoder.weight.shape)} "
+                                 f"to an embedding of shape {tuple(tie_encoder.weight.shape)}")
             self.decoder.weight = tie_encoder.weight
 
     def forward(self, input):
@@ -196,7 +203,7 @@ class SequentialRNN(nn.Sequential):
 
 def get_language_model(vocab_sz, emb_sz, n_hid, n_layers, pad_token=1, output_p=0.4, hidden_p=0.2, input_p=0.6,
                        embed_p=0.1, weight_p=0.5, tie_weights=True, bias=True):
-    "An AWD-LSTM language model: `SequentialRNN(AWD_LSTM, LinearDecoder)`, decoder tied to the embedding if `tie_weights`."
+    "AWD-LSTM language model: `SequentialRNN(AWD_LSTM, LinearDecoder)`, decoder tied to the embedding if `tie_weights`."
     rnn_enc = AWD_LSTM(vocab_sz, emb_sz, n_hid=n_hid, n_layers=n_layers, pad_token=pad_token,
                        hidden_p=hidden_p, input_p=input_p, embed_p=embed_p, weight_p=weight_p)
     enc = rnn_enc.emb if tie_weights else None
@@ -213,7 +220,7 @@ def accuracy_flat(input, target):
 
 # %% ../nbs/12a_awd_lstm.ipynb #59fdd705
 class RNNTrainer(Callback):
-    "Splits the language model's output into scores (`learn.pred`) and activations, adds AR (`alpha`) and TAR (`beta`) to the training loss, resets the state each pass."
+    "Language-model training: scores to `learn.pred`, AR (`alpha`) and TAR (`beta`) added to the loss, state reset."
     run_after = AvgStatsCallback   # adds AR/TAR after the statistics read the loss: they report the cross-entropy
     def __init__(self, alpha=2., beta=1.): self.alpha, self.beta = alpha, beta
 
@@ -225,7 +232,8 @@ class RNNTrainer(Callback):
     def after_pred(self):
         pred = self.learn.pred
         if not isinstance(pred, (tuple, list)) or len(pred) != 3:
-            raise TypeError("RNNTrainer expects the model to return (scores, raw_outputs, outputs), as get_language_model's does")
+            raise TypeError("RNNTrainer expects the model to return (scores, raw_outputs, outputs), "
+                            "as get_language_model's does")
         self.raw_out, self.out = pred[1], pred[2]
         self.learn.pred = pred[0]
 
@@ -247,7 +255,8 @@ def _encoder_of(o):
         elif isinstance(o, nn.Sequential) and len(o): o = o[0]
         elif isinstance(getattr(o, 'module', None), nn.Module): o = o.module
         else: break
-    raise TypeError(f"no AWD_LSTM found in {type(o).__name__}: pass a learner, get_language_model's model or an AWD_LSTM")
+    raise TypeError(f"no AWD_LSTM found in {type(o).__name__}: "
+                    "pass a learner, get_language_model's model or an AWD_LSTM")
 
 def save_encoder(model_or_learn, path):
     "Save the state dict of the `AWD_LSTM` encoder of `model_or_learn` to `path`, atomically; returns the path."
@@ -257,20 +266,26 @@ def save_encoder(model_or_learn, path):
     return atomic_save({k: v.detach().cpu() for k, v in enc.state_dict().items()}, path)
 
 def load_encoder(model, path):
-    "Load an encoder saved by `save_encoder` from `path` into the `AWD_LSTM` of `model` (a learner, a model or the encoder); returns `model`."
+    "Load a `save_encoder` file into the `AWD_LSTM` of `model` (a learner, a model or the encoder); returns `model`."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no encoder file at {path}: train and save one with save_encoder (or pretrain_lm) first")
+    if not path.is_file():
+        raise FileNotFoundError(f"no encoder file at {path}: "
+                                "train and save one with save_encoder (or pretrain_lm) first")
     enc = _encoder_of(model)
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path} is not a readable encoder file ({type(e).__name__}: {e})") from None
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable encoder file ({type(e).__name__}: {e})") from None
     if not isinstance(sd, dict): raise CheckpointError(f"{path} does not hold a state dict but a {type(sd).__name__}")
     own = enc.state_dict()
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
     if missing or unexpected:
-        raise CheckpointError(f"the encoder in {path} does not fit this model: missing keys {missing[:5]}, unexpected keys {unexpected[:5]} (another number of layers?)")
-    bad = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(v.shape)}" for k, v in own.items() if sd[k].shape != v.shape]
+        raise CheckpointError(f"the encoder in {path} does not fit this model: missing keys {missing[:5]}, "
+                              f"unexpected keys {unexpected[:5]} (another number of layers?)")
+    bad = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(v.shape)}"
+           for k, v in own.items() if sd[k].shape != v.shape]
     if bad:
-        hint = ' (another vocabulary: the embedding has one row per token)' if any(k.startswith('emb.') for k in bad) else ''
+        hint = (' (another vocabulary: the embedding has one row per token)'
+                if any(k.startswith('emb.') for k in bad) else '')
         raise CheckpointError(f"the encoder in {path} does not fit this model{hint}: " + '; '.join(bad[:4]))
     enc.load_state_dict(sd)
     enc.reset()

@@ -46,7 +46,8 @@ def test_fail(f, contains=None, exc=Exception):
     "Assert that calling `f()` raises `exc` whose message contains `contains`."
     try: f()
     except exc as e:
-        assert contains is None or contains in str(e), f"raised {type(e).__name__}({e!r}), expected it to mention {contains!r}"
+        assert contains is None or contains in str(e), (
+            f"raised {type(e).__name__}({e!r}), expected it to mention {contains!r}")
         return e
     raise AssertionError(f"expected {exc.__name__} to be raised")
 

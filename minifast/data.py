@@ -66,7 +66,7 @@ class Sampler:
 
 # %% ../nbs/03a_dataloader.ipynb #11e29942
 def collate(batch):
-    "Combine a list of samples into a batch: tuples field by field, tensors stacked, numbers into a tensor, anything else a list."
+    "Combine samples into a batch: tuples field by field, tensors stacked, numbers into a tensor, anything else a list."
     if not len(batch): raise ValueError("collate got an empty batch: the sampler yielded no indices")
     first = batch[0]
     if isinstance(first, (tuple, list)):
@@ -84,7 +84,8 @@ class DataLoader:
         bs = _check_bs(bs)
         if sampler is None: sampler = Sampler(ds, bs, shuffle=shuffle, drop_last=drop_last)
         elif shuffle or drop_last:
-            raise ValueError("pass either a sampler or shuffle/drop_last: a custom sampler decides order and the last batch")
+            raise ValueError("pass either a sampler or shuffle/drop_last: "
+                             "a custom sampler decides order and the last batch")
         self.ds, self.bs, self.sampler, self.collate_fn = ds, getattr(sampler, 'bs', bs), sampler, collate_fn
     def __len__(self): return len(self.sampler)
     def __iter__(self):

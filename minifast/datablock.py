@@ -30,10 +30,11 @@ def _get_files(p, fs, extensions=None):
             and (not extensions or os.path.splitext(f)[1].lower() in extensions)]
 
 def get_files(path, extensions=None, recurse=False, include=None):
-    "Sorted paths of the files in `path` (subfolders too if `recurse`) whose suffix is in `extensions`; hidden files and folders are skipped."
+    "Sorted paths of the files in `path` (and subfolders if `recurse`) with suffix in `extensions`; skips hidden ones."
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"get_files: {path} is not a folder" + ("" if path.exists() else " (it does not exist)"))
+        raise FileNotFoundError(f"get_files: {path} is not a folder"
+                                + ("" if path.exists() else " (it does not exist)"))
     extensions = {e.lower() if e.startswith('.') else '.' + e.lower() for e in setify(extensions)}
     if not recurse: return _get_files(path, [o.name for o in os.scandir(path) if o.is_file()], extensions)
     res, include = [], (setify(include) if include is not None else None)
@@ -45,7 +46,7 @@ def get_files(path, extensions=None, recurse=False, include=None):
 
 # %% ../nbs/08_data_block.ipynb #d7f6a14c
 class ItemList(ListContainer):
-    "A `ListContainer` of items (e.g. file paths) whose `get` opens one item; `tfms` are applied on access, sorted by `_order`."
+    "A `ListContainer` of items (e.g. file paths) whose `get` opens one; `tfms`, sorted by `_order`, apply on access."
     def __init__(self, items, path='.', tfms=None):
         super().__init__(items)
         self.path, self.tfms = Path(path), tfms
@@ -140,7 +141,7 @@ def grandparent_splitter(fn, valid_name='valid', train_name='train'):
     return True if gp == valid_name else False if gp == train_name else None
 
 def random_splitter(valid_pct=0.2, seed=42):
-    "A splitter that sends each item to the validation set with probability `valid_pct`, reproducibly for a given `seed`."
+    "A splitter sending each item to the validation set with probability `valid_pct`, reproducibly for a given `seed`."
     def _f(o): return random.Random(f"{seed}:{o}").random() < valid_pct
     return _f
 
@@ -175,15 +176,16 @@ class SplitData:
                 gps = [g for g, _ in Counter(Path(o).parent.parent.name for o in il.items).most_common(5)]
                 hint = (f"; the grandparent folders are {gps}: pass their names, "
                         f"e.g. partial(grandparent_splitter, valid_name={gps[-1]!r}, train_name={gps[0]!r})")
-            raise ValueError(f"split_by_func with {_func_name(f)}: {len(train)} training, {len(valid)} validation and {n_drop} dropped "
-                             f"items out of {len(il.items)}; the {'training' if not train else 'validation'} set is empty{hint}")
+            raise ValueError(f"split_by_func with {_func_name(f)}: {len(train)} training, {len(valid)} validation "
+                             f"and {n_drop} dropped items out of {len(il.items)}; "
+                             f"the {'training' if not train else 'validation'} set is empty{hint}")
         return cls(il.new(train), il.new(valid))
 
     def __repr__(self): return f'{self.__class__.__name__}\nTrain: {self.train}\nValid: {self.valid}\n'
 
 # %% ../nbs/08_data_block.ipynb #58999b4b
 class Processor:
-    "Transforms a whole list of items once, with state (e.g. a vocabulary) computed on the training set and reused on the others."
+    "Transforms a whole item list at once, with state (e.g. a vocabulary) set on the training set, reused on others."
     _order = 0
     def __call__(self, items): return self.process(items)
     def process(self, items):
@@ -213,12 +215,14 @@ class CategoryProcessor(Processor):
 
     def process(self, items):
         if self.vocab is None:
-            if not len(items): raise ValueError("CategoryProcessor: cannot build a vocabulary from an empty training set")
+            if not len(items):
+                raise ValueError("CategoryProcessor: cannot build a vocabulary from an empty training set")
             self._set_vocab(uniqueify(items, sort=True))
         unseen = uniqueify(o for o in items if o not in self.otoi)
         if unseen:
-            raise ValueError(f"label(s) {_short(unseen)} never seen in the training set (vocabulary of {len(self.vocab)}: "
-                             f"{_short(self.vocab)}); every class needs training examples: fix the split or drop those items")
+            raise ValueError(f"label(s) {_short(unseen)} never seen in the training set "
+                             f"(vocabulary of {len(self.vocab)}: {_short(self.vocab)}); "
+                             "every class needs training examples: fix the split or drop those items")
         return [self.otoi[o] for o in items]
     def proc1(self, item):
         "The int for one label."
@@ -239,7 +243,7 @@ def parent_labeler(fn):
 def _label_by_func(il, f, cls=ItemList): return cls([f(o) for o in il.items], path=il.path)
 
 class LabeledData:
-    "Inputs `x` and targets `y` (item lists), each run once through its processors; `x_obj`/`y_obj` decode an item back."
+    "Inputs `x` and targets `y` (item lists), each run once through its processors; `x_obj`/`y_obj` decode an item."
     def process(self, il, proc): return il.new(compose(il.items, proc))
 
     def __init__(self, x, y, proc_x=None, proc_y=None):
@@ -275,7 +279,7 @@ class LabeledData:
         return cls(il, _label_by_func(il, f), proc_x=proc_x, proc_y=proc_y)
 
 def label_by_func(sd, f, proc_x=None, proc_y=None):
-    "Label both halves of the `SplitData` `sd` with `f`; processors take their state from the training half, which is labelled first."
+    "Label both halves of `SplitData` `sd` with `f`; processors take their state from the training half (done first)."
     train = LabeledData.label_by_func(sd.train, f, proc_x=proc_x, proc_y=proc_y)
     valid = LabeledData.label_by_func(sd.valid, f, proc_x=proc_x, proc_y=proc_y)
     return SplitData(train, valid)
@@ -345,10 +349,12 @@ def show_image(im, ax=None, figsize=(3, 3), title=None):
 def _collate_xy(batch):
     xs, ys = zip(*batch)
     if not all(isinstance(x, torch.Tensor) for x in xs):
-        raise TypeError(f"cannot batch items of type {type(xs[0]).__name__}: add to_byte_tensor (and to_float_tensor) to the item list's tfms")
+        raise TypeError(f"cannot batch items of type {type(xs[0]).__name__}: "
+                        "add to_byte_tensor (and to_float_tensor) to the item list's tfms")
     shapes = {tuple(x.shape) for x in xs}
     if len(shapes) > 1:
-        raise ValueError(f"cannot batch images of different shapes {sorted(shapes)[:4]}: add a resize such as ResizeFixed(size) to the tfms")
+        raise ValueError(f"cannot batch images of different shapes {sorted(shapes)[:4]}: "
+                         "add a resize such as ResizeFixed(size) to the tfms")
     return torch.stack(xs), torch.as_tensor(ys)
 
 def get_dataloaders(train_ds, valid_ds, bs, num_workers=0, **kwargs):
@@ -361,18 +367,19 @@ def get_dataloaders(train_ds, valid_ds, bs, num_workers=0, **kwargs):
             TorchDataLoader(valid_ds, bs * 2, shuffle=False, num_workers=num_workers, collate_fn=_collate_xy, **kwargs))
 
 def databunchify(sd, bs, c_in=None, c_out=None, num_workers=0, **kwargs):
-    "A `DataBunch` from labelled split data; `c_in` defaults to the first input's channels, `c_out` to the label vocabulary's size."
+    "A `DataBunch` from labelled split data; `c_in` defaults to the inputs' channels, `c_out` to the number of labels."
     if c_in is None: c_in = sd.train[0][0].shape[0]
     if c_out is None:
         vocab = getattr(getattr(sd.train, 'proc_y', None), 'vocab', None)
         if vocab is not None: c_out = len(vocab)
-    return DataBunch(*get_dataloaders(sd.train, sd.valid, bs, num_workers=num_workers, **kwargs), c_in=c_in, c_out=c_out)
+    return DataBunch(*get_dataloaders(sd.train, sd.valid, bs, num_workers=num_workers, **kwargs),
+                     c_in=c_in, c_out=c_out)
 
 SplitData.to_databunch = databunchify
 
 # %% ../nbs/08_data_block.ipynb #365b867a
 def show_batch(data, n=16, ncols=4, figsize=None, label_fn=None, dl=None):
-    "Show the first `n` images of a training batch of `data` in a grid, titled with their decoded labels (mapped through `label_fn`)."
+    "Show the first `n` images of a training batch of `data` in a grid, titled with their labels (via `label_fn`)."
     dl = data.train_dl if dl is None else dl
     xb, yb = next(iter(dl))
     n = min(n, len(xb))
@@ -404,7 +411,7 @@ def channel_stats(dl, n_batches=None):
     return mean.float(), std.float()
 
 class NormalizeCallback(BatchTransformXCallback):
-    "Normalises each input batch per channel with `mean`/`std` (e.g. from `channel_stats` on the training data), on the batch's device."
+    "Normalises each input batch per channel on its device with `mean`/`std` (e.g. `channel_stats` of training data)."
     def __init__(self, mean, std):
         self.mean, self.std = torch.as_tensor(mean), torch.as_tensor(std)
         super().__init__(self._normalize)

@@ -15,7 +15,7 @@ from .learner import Callback
 
 # %% ../nbs/10c_fp16.ipynb #00b99f51
 def get_master(model):
-    "The trainable parameters of (low-precision) `model` and float32 copies of them (the master weights an optimizer updates)."
+    "The trainable parameters of (low-precision) `model` and float32 copies (the master weights an optimizer updates)."
     model_params = [p for p in model.parameters() if p.requires_grad]
     master_params = [p.detach().clone().float().requires_grad_(True) for p in model_params]
     return model_params, master_params
@@ -34,7 +34,7 @@ def to_model_params(model_params, master_params):
 
 # %% ../nbs/10c_fp16.ipynb #737be0a5
 class DynamicLossScaler:
-    "Dynamic loss scaling: multiply the loss by `scale`; on inf/NaN gradients skip the step and divide the scale by `factor`; after `scale_wait` good steps multiply it by `factor`."
+    "Dynamic loss scaling: the loss times `scale`, divided by `factor` on inf/NaN gradients, multiplied when stable."
     def __init__(self, init_scale=2.**16, factor=2., scale_wait=500, max_scale=2.**24, min_scale=1.):
         if not (init_scale > 0 and factor > 1 and scale_wait >= 1 and 0 < min_scale <= init_scale <= max_scale):
             raise ValueError("DynamicLossScaler needs init_scale > 0, factor > 1, scale_wait >= 1 and "
@@ -71,10 +71,11 @@ class DynamicLossScaler:
                 self.scale, self.good_steps = min(self.scale * self.factor, self.max_scale), 0
         return overflow
 
-    def __repr__(self): return f"{type(self).__name__}(scale={self.scale:g}, good_steps={self.good_steps}, n_skipped={self.n_skipped})"
+    def __repr__(self):
+        return f"{type(self).__name__}(scale={self.scale:g}, good_steps={self.good_steps}, n_skipped={self.n_skipped})"
 
 def mixed_precision_step(model_params, master_params, opt, scaler):
-    "One step of master-weight training after `scaler.scale_loss(loss).backward()`: returns True if it was skipped for overflow."
+    "One master-weight training step after `scaler.scale_loss(loss).backward()`; returns True if skipped for overflow."
     to_master_grads(model_params, master_params)
     overflow = scaler.has_overflow(master_params)
     if not overflow:
@@ -87,10 +88,11 @@ def mixed_precision_step(model_params, master_params, opt, scaler):
 
 # %% ../nbs/10c_fp16.ipynb #3775da5b
 class _ScaledOptimizer:
-    "Wraps `opt` so that `step()` goes through a `GradScaler` (skips on inf/NaN, updates the scale); everything else passes through."
+    "Wraps `opt` so that `step()` goes through a `GradScaler` (skip on inf/NaN, scale update); all else passes through."
     def __init__(self, opt, scaler): self.opt, self.scaler = opt, scaler
     def step(self, closure=None):
-        if closure is not None: raise ValueError("MixedPrecision: optimizer closures are not supported with a GradScaler")
+        if closure is not None:
+            raise ValueError("MixedPrecision: optimizer closures are not supported with a GradScaler")
         self.scaler.step(self.opt)
         self.scaler.update()
     def zero_grad(self, *args, **kwargs): return self.opt.zero_grad(*args, **kwargs)
@@ -100,12 +102,13 @@ class _ScaledOptimizer:
     def __repr__(self): return f"_ScaledOptimizer({self.opt!r})"
 
 class MixedPrecision(Callback):
-    "Mixed precision: forward and loss under `torch.autocast` (bfloat16 on CPU, float16 on CUDA), with `torch.amp.GradScaler` loss scaling for float16."
+    "Mixed precision: forward and loss under `torch.autocast`, bfloat16 on CPU or float16 with a GradScaler on CUDA."
     # the model is on its device; the loss is final (AR/TAR added) and was read unscaled (statistics, NaN check)
     run_after = ('DeviceCallback', 'AvgStatsCallback', 'RNNTrainer', 'StopOnNonFinite')
     def __init__(self, dtype=None, device_type=None, use_scaler=None, init_scale=2.**16, growth_interval=2000):
         if dtype not in (None, torch.float16, torch.bfloat16):
-            raise ValueError(f"MixedPrecision dtype must be torch.float16 or torch.bfloat16 (or None for the device's default), got {dtype}")
+            raise ValueError(f"MixedPrecision dtype must be torch.float16 or torch.bfloat16 "
+                             f"(or None for the device's default), got {dtype}")
         self.dtype, self.device_type, self.use_scaler = dtype, device_type, use_scaler
         self.init_scale, self.growth_interval = init_scale, growth_interval
         self.scaler, self._autocast, self._unscaled_loss, self._pending_step = None, None, None, False

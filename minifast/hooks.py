@@ -14,9 +14,10 @@ from .core import *
 
 # %% ../nbs/06a_hooks.ipynb #bf3a7510
 class Hook:
-    "Registers `f(hook, module, input, output)` as a forward hook on module `m`; removed by `remove()` or on leaving a `with` block."
+    "Registers `f(hook, module, input, output)` as a forward hook on `m`; removed by `remove()` or at a `with`'s end."
     def __init__(self, m, f):
-        if not isinstance(m, nn.Module): raise TypeError(f"Hook needs an nn.Module to attach to, got {type(m).__name__}")
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"Hook needs an nn.Module to attach to, got {type(m).__name__}")
         self.module, self.hook = m, m.register_forward_hook(partial(f, self))
     def remove(self):
         "Detach the hook from its module (safe to call twice)."
@@ -26,7 +27,7 @@ class Hook:
     def __del__(self): self.remove()
 
 class Hooks(ListContainer):
-    "A `Hook` on each module of `ms` (a list of modules, or a module's children); a context manager that removes them all on exit."
+    "A `Hook` on each of `ms` (a list of modules, or a module's children); a context manager removing them on exit."
     def __init__(self, ms, f):
         ms = list(ms.children()) if isinstance(ms, nn.Module) else listify(ms)
         super().__init__([Hook(m, f) for m in ms])
@@ -42,7 +43,7 @@ class Hooks(ListContainer):
 
 # %% ../nbs/06a_hooks.ipynb #05e40fdb
 def append_stats(hook, mod, inp, outp, bins=40, lo=-7, hi=7):
-    "Forward-hook function: appends the output's mean, std and a histogram (`bins` bins over `lo`..`hi`) to `hook.stats` during training."
+    "Hook function: in training, append the output's mean, std and histogram (`bins` bins, `lo`..`hi`) to `hook.stats`."
     if not hasattr(hook, 'stats'): hook.stats, hook.hist_range = ([], [], []), (lo, hi)
     if not mod.training: return
     means, stds, hists = hook.stats
@@ -55,7 +56,7 @@ def get_hist(h):
     return torch.stack(h.stats[2]).t().float().log1p()
 
 def get_min(h, lo=-0.35, hi=0.7):
-    "Per batch, the fraction of a hook's recorded activations that fell in the histogram bins covering `lo`..`hi` (near zero)."
+    "Per batch, the fraction of a hook's recorded activations in the histogram bins covering `lo`..`hi` (near zero)."
     hists = torch.stack(h.stats[2]).t().float()
     n, (a, b) = hists.shape[0], h.hist_range
     i0, i1 = int(round((lo - a) / (b - a) * n)), int(round((hi - a) / (b - a) * n))
@@ -73,7 +74,7 @@ def plot_stats(hooks, n_first=None, figsize=(10, 4)):
     return fig
 
 def plot_hists(hooks, figsize=(15, 6)):
-    "Shows each hook's activation histogram over training as an image: x is the batch, y the value (bottom = -7), colour log(1+count)."
+    "Shows each hook's activation histogram over training as an image: x the batch, y the value, colour log(1+count)."
     hooks = listify(hooks)
     ncols = 2; nrows = (len(hooks) + 1) // 2
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)

@@ -40,10 +40,11 @@ def _weighted(m):
     raise ValueError(f"LSUV needs a layer with weights, {type(m).__name__} has none")
 
 def lsuv_module(model, m, xb, tol=1e-3, max_iter=50):
-    "Adjust block `m` of `model` until its output on batch `xb` has |mean| <= `tol` and |std-1| <= `tol`; returns (mean, std)."
+    "Adjust block `m` of `model` until its output on batch `xb` has |mean| and |std-1| <= `tol`; returns (mean, std)."
     layer = _weighted(m)
     if getattr(layer, 'bias', None) is None:
-        raise ValueError(f"LSUV shifts the bias to centre the output, but this {type(layer).__name__} has none: build it with bias=True (e.g. conv_layer(..., bn=False))")
+        raise ValueError(f"LSUV shifts the bias to centre the output, but this {type(layer).__name__} has none: "
+                         "build it with bias=True (e.g. conv_layer(..., bn=False))")
     with Hook(m, _record_mean_std) as h, torch.no_grad():
         for _ in range(max_iter):
             model(xb)
@@ -53,13 +54,16 @@ def lsuv_module(model, m, xb, tol=1e-3, max_iter=50):
             layer.bias -= h.mean
             model(xb)
             layer.weight /= h.std; layer.bias /= h.std
-    raise RuntimeError(f"LSUV did not converge for {m} within {max_iter} iterations: mean {h.mean:.4g}, std {h.std:.4g} "
-                       f"(target |mean| <= {tol}, |std-1| <= {tol}). Raise max_iter or tol, or check that this layer's output can reach std 1.")
+    raise RuntimeError(f"LSUV did not converge for {m} within {max_iter} iterations: "
+                       f"mean {h.mean:.4g}, std {h.std:.4g} (target |mean| <= {tol}, |std-1| <= {tol}). "
+                       "Raise max_iter or tol, or check that this layer's output can reach std 1.")
 
 def lsuv_init(model, xb, mods=None, tol=1e-3, max_iter=50):
-    "LSUV-initialise `mods` (default: the model's conv layers) in order on batch `xb`; returns each one's final (mean, std)."
+    "LSUV-initialise `mods` (default: the model's conv layers) in order on batch `xb`; returns each final (mean, std)."
     mods = find_modules(model, is_conv_layer) if mods is None else listify(mods)
-    if not mods: raise ValueError("lsuv_init found no layers to initialise: pass mods=[...] (the blocks whose output to normalise)")
+    if not mods:
+        raise ValueError("lsuv_init found no layers to initialise: "
+                         "pass mods=[...] (the blocks whose output to normalise)")
     was_training = model.training
     model.eval()  # no dropout or batch-norm updates while measuring
     try:

@@ -202,7 +202,8 @@ class Learner:
         # As in fastai, Lightning and accelerate, model and batches go to the default device (CUDA when there is
         # one) unless told otherwise: by `device`, or by a DeviceCallback of one's own.
         if any(isinstance(cb, DeviceCallback) for cb in cbs):
-            if device is not None: raise ValueError("give the device either as device= or as a DeviceCallback, not both")
+            if device is not None:
+                raise ValueError("give the device either as device= or as a DeviceCallback, not both")
         else: cbs.insert(0, DeviceCallback(device))
         self.add_cbs([TrainEvalCallback(), StopOnNonFinite()] + cbs)
 
@@ -403,7 +404,8 @@ class AvgStats:
 
     def __repr__(self):
         if not self.count: return ""
-        return f"{'train' if self.in_train else 'valid'}: " + ', '.join(f"{n} {v:.4f}" for n, v in zip(self.names, self.avg_stats))
+        return (f"{'train' if self.in_train else 'valid'}: "
+                + ', '.join(f"{n} {v:.4f}" for n, v in zip(self.names, self.avg_stats)))
 
 class AvgStatsCallback(Callback):
     "Tracks batch-size-weighted loss and `metrics` for train and valid; prints them each epoch and keeps a `history`."

@@ -40,7 +40,8 @@ class LRFinder(Callback):
     def after_loss(self):
         # a NaN or infinite loss is where the sweep ends: skip its step (and the learner's NaN check, which would
         # stop with an error); after_batch records it and stops the sweep
-        if self.learn.in_train and not bool(torch.isfinite(self.learn.loss.detach()).all()): raise CancelBatchException()
+        if self.learn.in_train and not bool(torch.isfinite(self.learn.loss.detach()).all()):
+            raise CancelBatchException()
 
     def after_batch(self):
         learn = self.learn

@@ -28,7 +28,7 @@ def _accepts_reduction(f):
     return any(p.name == 'reduction' or p.kind == p.VAR_KEYWORD for p in ps)
 
 class NoneReduce:
-    "Context manager giving a version of `loss_func` that returns per-sample losses (`reduction='none'`); restores it on exit."
+    "Context manager giving a version of `loss_func` with per-sample losses (`reduction='none'`); restores it on exit."
     def __init__(self, loss_func): self.loss_func, self.old_red = loss_func, None
 
     def __enter__(self):
@@ -37,8 +37,9 @@ class NoneReduce:
             self.loss_func.reduction = 'none'
             return self.loss_func
         if not _accepts_reduction(self.loss_func):
-            raise TypeError(f"NoneReduce: loss function {getattr(self.loss_func, '__name__', self.loss_func)!r} has no `reduction` "
-                            "attribute or argument, so it cannot return per-sample losses; use e.g. nn.CrossEntropyLoss() or F.cross_entropy")
+            raise TypeError(f"NoneReduce: loss function {getattr(self.loss_func, '__name__', self.loss_func)!r} "
+                            "has no `reduction` attribute or argument, so it cannot return per-sample losses; "
+                            "use e.g. nn.CrossEntropyLoss() or F.cross_entropy")
         return partial(self.loss_func, reduction='none')
 
     def __exit__(self, *exc):
@@ -53,7 +54,7 @@ def reduce_loss(loss, reduction='mean'):
 
 # %% ../nbs/10b_mixup_label_smoothing.ipynb #e7e3736e
 class MixUp(Callback):
-    "MixUp (Zhang et al.): train on blends `λ*x1+(1-λ)*x2` of each sample with a shuffled partner, λ~Beta(α,α), and blend their losses."
+    "MixUp (Zhang et al.): blend each sample and its loss with a shuffled partner's, `λ*x1+(1-λ)*x2`, λ~Beta(α,α)."
     # after the device, normalisation and augmentation callbacks: mix the batch the model will really see
     run_after = ('DeviceCallback', 'BatchTransformXCallback')
     def __init__(self, alpha=0.4):
@@ -78,7 +79,7 @@ class MixUp(Callback):
         self.learn.xb = lin_comb(xb, xb[self.shuffle], self.lam.view(-1, *[1] * (xb.dim() - 1)).to(xb.dtype))
 
     def mixed_loss(self, pred, yb):
-        "The learner's loss while this callback is attached: blended per-sample losses in training, the original loss in validation."
+        "The learner's loss while this callback is attached: blended per-sample losses in training, else the original."
         if not self.learn.in_train: return self.old_loss_func(pred, yb)
         with NoneReduce(self.old_loss_func) as loss_func:
             loss1, loss2 = loss_func(pred, yb), loss_func(pred, self.yb1)

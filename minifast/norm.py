@@ -100,7 +100,9 @@ class GroupNorm(nn.Module):
     "Group norm: normalise each of a sample's `n_groups` groups of channels as a whole; per-channel scale and shift."
     def __init__(self, n_groups, nf, eps=1e-5):
         super().__init__()
-        if nf % n_groups: raise ValueError(f"GroupNorm needs the {nf} channels to split evenly into groups; {n_groups} groups does not divide {nf}")
+        if nf % n_groups:
+            raise ValueError(f"GroupNorm needs the {nf} channels to split evenly into groups; "
+                             f"{n_groups} groups does not divide {nf}")
         self.n_groups, self.nf, self.eps = n_groups, nf, eps
         self.mults = nn.Parameter(torch.ones(nf, 1, 1))
         self.adds = nn.Parameter(torch.zeros(nf, 1, 1))
@@ -118,7 +120,7 @@ class GroupNorm(nn.Module):
 
 # %% ../nbs/07_batchnorm.ipynb #2cc54850
 class RunningBatchNorm(nn.Module):
-    "Batch norm that normalises with debiased running averages of sums, squares and counts, in training and eval alike: stable for tiny batches."
+    "Batch norm using debiased running sums, squares and counts in training and eval alike: stable for tiny batches."
     def __init__(self, nf, mom=0.1, eps=1e-5):
         super().__init__()
         self.nf, self.mom, self.eps = nf, mom, eps
@@ -155,7 +157,9 @@ class RunningBatchNorm(nn.Module):
                                  f"{tuple(x.shape)}: statistics of one value would normalise every activation to 0")
             sums, sqrs, count = self.update_stats(x)
         else:
-            if self.batch == 0: raise RuntimeError("RunningBatchNorm has no statistics yet: train it on at least one batch before eval")
+            if self.batch == 0:
+                raise RuntimeError("RunningBatchNorm has no statistics yet: "
+                                   "train it on at least one batch before eval")
             sums, sqrs, count = self.sums, self.sqrs, self.count
         sums, sqrs, count = sums / self.dbias, sqrs / self.dbias, count / self.dbias  # debias
         means = sums / count

@@ -57,9 +57,12 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(f"{type(self).__name__} got hyper-parameter(s) {unread} that none of its steppers or stats "
                             f"reads (they read {known}): check the spelling")
         if isinstance(params, torch.Tensor):
-            raise TypeError("params should be an iterable of tensors or of param-group dicts, got a single Tensor: wrap it in a list")
+            raise TypeError("params should be an iterable of tensors or of param-group dicts, "
+                            "got a single Tensor: wrap it in a list")
         groups = list(params)
-        if len(groups) == 0: raise ValueError("the optimizer got an empty parameter list: pass model.parameters() or a list of param groups")
+        if len(groups) == 0:
+            raise ValueError("the optimizer got an empty parameter list: "
+                             "pass model.parameters() or a list of param groups")
         # the course's list of lists: one group per inner list
         if not _is_param(groups[0]): groups = [g if isinstance(g, dict) else {'params': g} for g in groups]
         super().__init__(groups, defaults)
@@ -71,12 +74,14 @@ class Optimizer(torch.optim.Optimizer):
         group = {**self.defaults, **group}
         if isinstance(group['params'], torch.Tensor): group['params'] = [group['params']]
         elif not isinstance(group['params'], set): group['params'] = list(group['params'])  # (torch refuses sets)
-        if 'lr' not in group: raise ValueError("no learning rate: pass lr=... to the optimizer or put 'lr' in every param group")
+        if 'lr' not in group:
+            raise ValueError("no learning rate: pass lr=... to the optimizer or put 'lr' in every param group")
         if group['lr'] < 0: raise ValueError(f"invalid learning rate {group['lr']}: it must be >= 0")
         ids = [id(p[1] if isinstance(p, tuple) else p) for p in group['params']]
         seen = {id(p) for g in self.param_groups for p in g['params']}
         if len(set(ids)) != len(ids) or any(i in seen for i in ids):
-            raise ValueError("some parameters appear more than once (in one or several param groups): give each tensor to one group only")
+            raise ValueError("some parameters appear more than once (in one or several param groups): "
+                             "give each tensor to one group only")
         super().add_param_group(group)   # torch's checks (tensors only, leaves), and (name, tensor) pairs
 
     def zero_grad(self, set_to_none=True):
@@ -134,10 +139,12 @@ class Optimizer(torch.optim.Optimizer):
         "Load a `state_dict` saved from an optimizer over the same param groups (torch's method, with clearer errors)."
         saved = state_dict['param_groups']
         if len(saved) != len(self.param_groups):
-            raise ValueError(f"the state dict has {len(saved)} param groups but this optimizer has {len(self.param_groups)}: build it over the same groups")
+            raise ValueError(f"the state dict has {len(saved)} param groups "
+                             f"but this optimizer has {len(self.param_groups)}: build it over the same groups")
         for i, (s, g) in enumerate(zip(saved, self.param_groups)):
             if len(s['params']) != len(g['params']):
-                raise ValueError(f"param group {i} has {len(s['params'])} parameters in the state dict but {len(g['params'])} here: build the optimizer over the same parameters")
+                raise ValueError(f"param group {i} has {len(s['params'])} parameters in the state dict "
+                                 f"but {len(g['params'])} here: build the optimizer over the same parameters")
         super().load_state_dict(state_dict)
 
     def __getstate__(self):
@@ -147,7 +154,8 @@ class Optimizer(torch.optim.Optimizer):
 
     def __repr__(self):
         names = [getattr(s, '__name__', type(s).__name__) for s in self.steppers]
-        groups = '\n'.join(f"  group {i}: {len(g['params'])} tensors, " + ', '.join(f'{k}={v}' for k, v in _hypers(g).items())
+        groups = '\n'.join(f"  group {i}: {len(g['params'])} tensors, "
+                           + ', '.join(f'{k}={v}' for k, v in _hypers(g).items())
                            for i, g in enumerate(self.param_groups))
         return f"{type(self).__name__} (steppers: {names})\n{groups}"
 
@@ -201,7 +209,8 @@ class StatefulOptimizer(Optimizer):
     def _split(self):
         # steppers with a negative `_order` prepare the gradient or the weights: they run before the stats update
         steppers = _sorted(self.steppers)
-        return [s for s in steppers if getattr(s, '_order', 0) < 0], [s for s in steppers if getattr(s, '_order', 0) >= 0]
+        return ([s for s in steppers if getattr(s, '_order', 0) < 0],
+                [s for s in steppers if getattr(s, '_order', 0) >= 0])
 
     def _loop_group(self, ps, hyper, keys):
         before, after = self._split()
@@ -220,7 +229,7 @@ class StatefulOptimizer(Optimizer):
 
 # %% ../nbs/09_optimizers.ipynb #6ddf46bf
 class AverageGrad(Stat):
-    "Moving average of the gradients, `grad_avg`: torch's momentum sum, or with `dampening` an exponentially weighted average."
+    "Moving average of the gradients, `grad_avg`: torch's momentum sum, or with `dampening` an exponential average."
     _defaults = dict(mom=0.9)
     def __init__(self, dampening=False): self.dampening = dampening
     def init_state(self, p): return {'grad_avg': torch.zeros_like(p)}
@@ -244,7 +253,7 @@ def momentum_step(p, lr, grad_avg, **kwargs):
 
 # %% ../nbs/09_optimizers.ipynb #08024e46
 def debias(mom, damp, step):
-    "Total weight a moving average with momentum `mom` and dampening `damp` gives its inputs after `step` steps: divide by it to debias."
+    "Total weight of the inputs of a moving average (`mom`, `damp`) after `step` steps: divide by it to debias."
     return damp * (1 - mom**step) / (1 - mom)
 
 # %% ../nbs/09_optimizers.ipynb #84da59f4
@@ -345,4 +354,5 @@ def _lamb_step_foreach(ps, grads, states, lr, mom, sqr_mom, eps, wd, **kwargs):
     torch._foreach_add_(ps, us)
 
 sgd_step.foreach, weight_decay.foreach, l2_reg.foreach = _sgd_step_foreach, _weight_decay_foreach, _l2_reg_foreach
-momentum_step.foreach, adam_step.foreach, lamb_step.foreach = _momentum_step_foreach, _adam_step_foreach, _lamb_step_foreach
+momentum_step.foreach, adam_step.foreach, lamb_step.foreach = (
+    _momentum_step_foreach, _adam_step_foreach, _lamb_step_foreach)

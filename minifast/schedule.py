@@ -43,16 +43,21 @@ def _sched_exp(start, end, pos): return start * (end / start) ** pos
 
 def sched_exp(start, end):
     "Exponential (linear in log space) from `start` to `end`; both must be positive."
-    if start <= 0 or end <= 0: raise ValueError(f"sched_exp needs positive start and end, got {start} and {end}: use sched_lin or sched_cos for ranges through 0")
+    if start <= 0 or end <= 0:
+        raise ValueError(f"sched_exp needs positive start and end, got {start} and {end}: "
+                         "use sched_lin or sched_cos for ranges through 0")
     return partial(_sched_exp, start, end)
 
 # %% ../nbs/05_anneal.ipynb #696981df
 def combine_scheds(pcts, scheds):
     "Schedule that runs `scheds[i]` over the fraction `pcts[i]` of training, in turn (`pcts` sum to 1)."
     pcts, scheds = listify(pcts), listify(scheds)
-    if len(pcts) != len(scheds): raise ValueError(f"combine_scheds got {len(pcts)} pcts but {len(scheds)} schedules: give one fraction per schedule")
+    if len(pcts) != len(scheds):
+        raise ValueError(f"combine_scheds got {len(pcts)} pcts but {len(scheds)} schedules: "
+                         "give one fraction per schedule")
     if any(p < 0 for p in pcts): raise ValueError(f"combine_scheds: fractions must be >= 0, got {pcts}")
-    if abs(sum(pcts) - 1) > 1e-6: raise ValueError(f"combine_scheds: fractions must sum to 1, got {pcts} (sum {sum(pcts)})")
+    if abs(sum(pcts) - 1) > 1e-6:
+        raise ValueError(f"combine_scheds: fractions must sum to 1, got {pcts} (sum {sum(pcts)})")
     starts = [0.] + [float(o) for o in torch.tensor(pcts, dtype=torch.float64).cumsum(0)[:-1]]
     live = [i for i, p in enumerate(pcts) if p > 0]
     # a partial of a module-level function rather than a closure, so that the schedule can be pickled
@@ -67,9 +72,10 @@ def _combined(pcts, scheds, starts, live, pos):
 
 # %% ../nbs/05_anneal.ipynb #6a1a72c1
 def sched_1cycle(lr_max, pct_start=0.25, div=25., div_final=1e4):
-    "One-cycle schedule: cosine from `lr_max/div` up to `lr_max` over `pct_start`, then cosine down to `lr_max/div_final`."
+    "One-cycle schedule: cosine from `lr_max/div` up to `lr_max` over `pct_start`, then down to `lr_max/div_final`."
     if not 0 < pct_start < 1: raise ValueError(f"pct_start must be strictly between 0 and 1, got {pct_start}")
-    return combine_scheds([pct_start, 1 - pct_start], [sched_cos(lr_max / div, lr_max), sched_cos(lr_max, lr_max / div_final)])
+    return combine_scheds([pct_start, 1 - pct_start],
+                          [sched_cos(lr_max / div, lr_max), sched_cos(lr_max, lr_max / div_final)])
 
 # %% ../nbs/05_anneal.ipynb #274d77eb
 _aliases = {'mom': ['mom', 'momentum', ('betas', 0)], 'sqr_mom': ['sqr_mom', ('betas', 1)],
@@ -105,7 +111,8 @@ class ParamScheduler(Callback):
         fs = self.sched_funcs
         self._funcs = list(fs) if isinstance(fs, (list, tuple)) else [fs] * n
         if len(self._funcs) != n:
-            raise ValueError(f"ParamScheduler({self.pname!r}) got {len(self._funcs)} schedules for {n} parameter groups: give one, or one per group")
+            raise ValueError(f"ParamScheduler({self.pname!r}) got {len(self._funcs)} schedules "
+                             f"for {n} parameter groups: give one, or one per group")
         for pg in self.learn.opt.param_groups: _hyper_key(pg, self.pname)  # fail now, not at the first batch
 
     def set_param(self):

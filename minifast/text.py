@@ -21,10 +21,13 @@ from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import DataLoader
 from .data import DataBunch
-from .datablock import ItemList, SplitData, Processor, CategoryProcessor, LabeledData, label_by_func, parent_labeler, get_files, grandparent_splitter
+from .datablock import (
+    ItemList, SplitData, Processor, CategoryProcessor, LabeledData, label_by_func, parent_labeler, get_files,
+    grandparent_splitter)
 
 # %% ../nbs/12_text.ipynb #2fd4081e
-UNK, PAD, BOS, EOS, FLD, TK_REP, TK_WREP, TK_UP, TK_MAJ = 'xxunk xxpad xxbos xxeos xxfld xxrep xxwrep xxup xxmaj'.split()
+UNK, PAD, BOS, EOS, FLD, TK_REP, TK_WREP, TK_UP, TK_MAJ = (
+    'xxunk xxpad xxbos xxeos xxfld xxrep xxwrep xxup xxmaj'.split())
 default_spec_tok = [UNK, PAD, BOS, EOS, FLD, TK_REP, TK_WREP, TK_UP, TK_MAJ]
 
 # %% ../nbs/12_text.ipynb #51e7dabb
@@ -101,7 +104,8 @@ def get_tokenizer(lang='en', special_toks=default_spec_tok):
         # spaCy is the `text` extra: imported here so that numericalised data and text models work without it
         try: import spacy
         except ImportError as e:
-            raise ImportError("minifast's tokenizer needs spaCy: pip install 'minifast[text]' (or pip install spacy)") from e
+            raise ImportError("minifast's tokenizer needs spaCy: "
+                              "pip install 'minifast[text]' (or pip install spacy)") from e
         tok = spacy.blank(lang).tokenizer
         for w in special_toks: tok.add_special_case(w, [{spacy.symbols.ORTH: w}])
         _tokenizers[key] = tok
@@ -132,8 +136,9 @@ class TextRow(dict):
 def _default_workers(): return max(1, min(os.cpu_count() or 1, 4))
 
 class TokenizeProcessor(Processor):
-    "Tokenises texts with spaCy plus `pre_rules`/`post_rules`, in `max_workers` processes over chunks of `chunksize` texts."
-    def __init__(self, lang='en', chunksize=2000, pre_rules=None, post_rules=None, max_workers=None, special_toks=None, progress=True):
+    "Tokenises texts with spaCy and `pre_rules`/`post_rules` in `max_workers` processes, chunks of `chunksize` texts."
+    def __init__(self, lang='en', chunksize=2000, pre_rules=None, post_rules=None, max_workers=None, special_toks=None,
+                 progress=True):
         if chunksize < 1: raise ValueError(f"chunksize must be at least 1, got {chunksize}")
         self.lang, self.chunksize, self.progress = lang, chunksize, progress
         self.max_workers = _default_workers() if max_workers is None else max_workers
@@ -154,7 +159,8 @@ class TokenizeProcessor(Processor):
 
     def __call__(self, items):
         chunks = [items[i:i + self.chunksize] for i in range(0, len(items), self.chunksize)]
-        pb = (lambda o: progress_bar(o, total=len(chunks), leave=False)) if self.progress and len(chunks) > 1 else (lambda o: o)
+        pb = ((lambda o: progress_bar(o, total=len(chunks), leave=False)) if self.progress and len(chunks) > 1
+              else (lambda o: o))
         if self.max_workers <= 1 or len(chunks) <= 1:
             res = [self.proc_chunk(c) for c in pb(chunks)]
         else:
@@ -179,7 +185,9 @@ class TextList(ItemList):
     def from_files(cls, path, extensions='.txt', recurse=True, include=None, **kwargs):
         "The text files under `path` (only the subfolders `include` at the top level, if given)."
         fns = get_files(path, extensions, recurse=recurse, include=include)
-        if not fns: raise FileNotFoundError(f"no {extensions} files in {path}" + (f" limited to include={include}" if include else '') + ": check the path")
+        if not fns:
+            raise FileNotFoundError(f"no {extensions} files in {path}"
+                                    + (f" limited to include={include}" if include else '') + ": check the path")
         return cls(fns, path, **kwargs)
 
     @classmethod
@@ -223,9 +231,11 @@ class NumericalizeProcessor(Processor):
 
     def __call__(self, items):
         if self.vocab is None:
-            if not len(items): raise ValueError("NumericalizeProcessor: cannot build a vocabulary from an empty training set")
+            if not len(items):
+                raise ValueError("NumericalizeProcessor: cannot build a vocabulary from an empty training set")
             freq = Counter(t for toks in items for t in toks)
-            words = [w for w, c in freq.most_common(self.max_vocab) if c >= self.min_freq and w not in self.special_toks]
+            words = [w for w, c in freq.most_common(self.max_vocab)
+                     if c >= self.min_freq and w not in self.special_toks]
             self._set_vocab(list(self.special_toks) + words)
         return [self.proc1(toks) for toks in items]
     def proc1(self, toks):
@@ -245,13 +255,14 @@ def _texts_of(data):
     return list(getattr(x, 'items', x))
 
 class LM_PreLoader:
-    "Dataset of `(input, target)` pieces of `bptt` tokens from the concatenated documents of `data`, laid out as `bs` rows."
+    "Dataset of `(input, target)` pieces of `bptt` tokens from the concatenated documents of `data`, in `bs` rows."
     def __init__(self, data, bs=64, bptt=70, shuffle=False):
         self.texts, self.bs, self.bptt, self.shuffle = _texts_of(data), bs, bptt, shuffle
         total_len = sum(len(t) for t in self.texts)
         self.n_batch = total_len // bs
         if self.n_batch < 2:
-            raise ValueError(f"LM_PreLoader: {total_len} tokens cannot fill {bs} rows of 2 tokens or more: use a smaller bs or more text")
+            raise ValueError(f"LM_PreLoader: {total_len} tokens cannot fill {bs} rows of 2 tokens or more: "
+                             "use a smaller bs or more text")
         self.batchify()
 
     def __len__(self): return max(1, (self.n_batch - 2) // self.bptt + 1) * self.bs
@@ -282,7 +293,7 @@ class SortSampler:
         for i in range(0, self.n, self.bs): yield idxs[i:i + self.bs]
 
 class SortishSampler:
-    "Random batches of `bs` indices of similar `key(index)` (sorted within chunks of 50 batches), the largest first (for training)."
+    "For training: random batches of `bs` indices with similar `key(index)` (sorted in chunks of 50), largest first."
     def __init__(self, data_source, key, bs=64, chunk_batches=50):
         self.n, self.key, self.bs, self.chunk = len(data_source), key, bs, bs * chunk_batches
     def __len__(self): return -(-self.n // self.bs)
@@ -299,7 +310,7 @@ class SortishSampler:
         for i in torch.randperm(len(rest)).tolist(): yield rest[i]
 
 def pad_collate(samples, pad_idx=1, pad_first=True):
-    "Batch `(token ids, label)` samples into a `(bs, max_len)` tensor padded with `pad_idx` (at the start if `pad_first`) and a label tensor."
+    "Batch `(token ids, label)` samples: ids padded with `pad_idx` (first if `pad_first`) to `(bs, max_len)`, labels."
     if not len(samples): raise ValueError("pad_collate got an empty batch")
     max_len = max(len(s[0]) for s in samples)
     res = torch.full((len(samples), max_len), pad_idx, dtype=torch.long)
@@ -328,8 +339,10 @@ def clas_databunchify(sd, bs=64, pad_idx=1, pad_first=True, **kwargs):
     valid_len = lambda i: len(sd.valid.x.items[i])
     collate = partial(pad_collate, pad_idx=pad_idx, pad_first=pad_first)
     cat = _last_proc(getattr(sd.train, 'proc_y', None), CategoryProcessor)
-    return DataBunch(DataLoader(sd.train, bs=bs, sampler=SortishSampler(sd.train.x, train_len, bs), collate_fn=collate, **kwargs),
-                     DataLoader(sd.valid, bs=bs * 2, sampler=SortSampler(sd.valid.x, valid_len, bs * 2), collate_fn=collate, **kwargs),
+    return DataBunch(DataLoader(sd.train, bs=bs, sampler=SortishSampler(sd.train.x, train_len, bs),
+                                collate_fn=collate, **kwargs),
+                     DataLoader(sd.valid, bs=bs * 2, sampler=SortSampler(sd.valid.x, valid_len, bs * 2),
+                                collate_fn=collate, **kwargs),
                      c_out=len(cat.vocab) if cat is not None else None)
 
 # %% ../nbs/12_text.ipynb #dee2c5a6

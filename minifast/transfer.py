@@ -27,22 +27,26 @@ def _check_classes(classes):
     classes = list(classes)
     if not all(isinstance(c, str) for c in classes):
         bad = next(type(c).__name__ for c in classes if not isinstance(c, str))
-        raise TypeError(f"classes must be a list of str (a checkpoint only stores plain data), got an item of type {bad}: convert with [str(c) for c in classes]")
+        raise TypeError(f"classes must be a list of str (a checkpoint only stores plain data), "
+                        f"got an item of type {bad}: convert with [str(c) for c in classes]")
     return classes
 
 # %% ../nbs/11a_transfer_learning.ipynb #6288ee88
 def atomic_save(obj, path):
-    "`torch.save` `obj` to `path` atomically, through `minifast.core.atomic_write` (temporary file, fsync, `os.replace`)."
+    "`torch.save` `obj` to `path` atomically, with `minifast.core.atomic_write` (temporary file, fsync, `os.replace`)."
     try: return atomic_write(path, partial(torch.save, obj))
     except FileNotFoundError as e:
         if Path(path).parent.is_dir(): raise
-        raise FileNotFoundError(f"cannot save to {path}: the directory {Path(path).parent} does not exist (create it first)") from None
+        raise FileNotFoundError(f"cannot save to {path}: "
+                                f"the directory {Path(path).parent} does not exist (create it first)") from None
 
 # %% ../nbs/11a_transfer_learning.ipynb #611cca6b
 def save_checkpoint(path, learn, epoch=None, classes=None, with_opt=True, **extra):
-    "Save model and optimizer state, the number of completed `epoch`s, `classes` and the RNG state to `path`, atomically."
+    "Save model and optimizer state, the number of completed `epoch`s, `classes` and RNG state to `path`, atomically."
     classes = _check_classes(classes)
-    if with_opt and learn.opt is None: raise ValueError("the learner has no optimizer yet (it is created by the first fit): train first, or pass with_opt=False")
+    if with_opt and learn.opt is None:
+        raise ValueError("the learner has no optimizer yet (it is created by the first fit): "
+                         "train first, or pass with_opt=False")
     state = {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict() if with_opt else None,
              'epoch': epoch, 'classes': classes, 'rng_state': torch.get_rng_state(), 'extra': extra}
     return atomic_save(state, path)
@@ -62,38 +66,43 @@ def _check_model_keys(sd, model, path):
         raise CheckpointError('\n'.join(msg))
 
 def load_checkpoint(path, learn, with_opt=True, restore_rng=False):
-    "Load a `save_checkpoint` file into `learn` (model, optimizer if `with_opt`, torch's RNG if `restore_rng`); returns a dict with `epoch`, `classes` and the extras."
+    "Load a `save_checkpoint` file into `learn`; returns a dict with `epoch`, `classes` and the extras."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}: check the path (save one with save_checkpoint(path, learn))")
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: check the path (save one with save_checkpoint(path, learn))")
     state = torch.load(path, map_location='cpu', weights_only=True)
     if not isinstance(state, dict) or 'model' not in state:
-        raise CheckpointError(f"{path} is not a minifast checkpoint (no 'model' entry): was it written by save_checkpoint?")
+        raise CheckpointError(f"{path} is not a minifast checkpoint (no 'model' entry): "
+                              "was it written by save_checkpoint?")
     _check_model_keys(state['model'], learn.model, path)
     learn.model.load_state_dict(state['model'])
     if with_opt and state.get('opt') is not None:
         if learn.opt is None: learn.create_opt()
         try: learn.opt.load_state_dict(state['opt'])
         except (ValueError, KeyError) as e:
-            raise CheckpointError(f"the optimizer state in {path} does not fit this learner's optimizer ({e}): use the same splitter and opt_func, or with_opt=False") from e
+            raise CheckpointError(f"the optimizer state in {path} does not fit this learner's optimizer ({e}): "
+                                  "use the same splitter and opt_func, or with_opt=False") from e
     if restore_rng and state.get('rng_state') is not None: torch.set_rng_state(state['rng_state'])
     return {'epoch': state.get('epoch'), 'classes': state.get('classes'), **(state.get('extra') or {})}
 
 # %% ../nbs/11a_transfer_learning.ipynb #f2e96951
 class SeedEpochs(Callback):
-    "Seeds torch's RNG at the start of each epoch from `seed` and the epoch number, so any epoch can be replayed exactly."
+    "Seeds torch's RNG at the start of each epoch from `seed` and the epoch number, so that any epoch can be replayed."
     def __init__(self, seed=42): self.seed = seed
     def before_epoch(self): torch.manual_seed(self.seed + self.learn.epoch + getattr(self.learn, 'start_epoch', 0))
 
 # %% ../nbs/11a_transfer_learning.ipynb #ad4da40b
 class RunSegment(Callback):
-    "Makes this `fit` epochs `start_epoch`, `start_epoch+1`... of a run of `total_epochs`: schedules see the position in the whole run."
+    "Makes this `fit` epochs `start_epoch`, `start_epoch+1`... of a `total_epochs` run, as schedules see it."
     run_after, run_before = TrainEvalCallback, ParamScheduler   # set n_epochs after the first, for the second
     def __init__(self, start_epoch, total_epochs):
-        if not 0 <= start_epoch < total_epochs: raise ValueError(f"RunSegment needs 0 <= start_epoch < total_epochs, got {start_epoch} and {total_epochs}")
+        if not 0 <= start_epoch < total_epochs:
+            raise ValueError(f"RunSegment needs 0 <= start_epoch < total_epochs, got {start_epoch} and {total_epochs}")
         self.start_epoch, self.total_epochs = start_epoch, total_epochs
     def before_fit(self):
         if self.start_epoch + self.learn.epochs > self.total_epochs:
-            raise ValueError(f"fit({self.learn.epochs}) from epoch {self.start_epoch} goes past the run's {self.total_epochs} epochs: fit at most {self.total_epochs - self.start_epoch}")
+            raise ValueError(f"fit({self.learn.epochs}) from epoch {self.start_epoch} goes past the run's "
+                             f"{self.total_epochs} epochs: fit at most {self.total_epochs - self.start_epoch}")
         self.learn.start_epoch, self.learn.epochs = self.start_epoch, self.total_epochs
     def before_train(self): self.learn.n_epochs = float(self.learn.epoch + self.start_epoch)
     def after_fit(self): self.learn.start_epoch = 0
@@ -108,7 +117,7 @@ class AdaptiveConcatPool2d(nn.Module):
 
 # %% ../nbs/11a_transfer_learning.ipynb #73d9654e
 def create_head(nf, n_out, nh=None, ps=0.25):
-    "New classifier head for a body with `nf` output channels: concat pool, flatten, then BN/dropout/linear blocks (hidden size `nh`) to `n_out`."
+    "Classifier head on `nf` channels: concat pool, flatten, BN/dropout/linear blocks (hidden size `nh`) to `n_out`."
     if nf <= 0 or n_out <= 0: raise ValueError(f"create_head needs positive nf and n_out, got nf={nf}, n_out={n_out}")
     sizes = [2 * nf] + ([nh] if nh else []) + [n_out]
     layers = [AdaptiveConcatPool2d(), Lambda(flatten)]
@@ -123,10 +132,12 @@ _bn_types = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 def _model(o): return getattr(o, 'model', o)
 
 def freeze_to(m, n, train_bn=True, splitter=None):
-    "Freeze the first `n` parameter groups of model `m` (or `m.model` for a learner), unfreeze the rest; the groups are `splitter(model)` if given, else the model's children; BatchNorm stays trainable if `train_bn`."
+    "Freeze the first `n` parameter groups of a model or learner `m` (`splitter`'s, else children), unfreeze the rest."
     model = _model(m)
     groups = splitter(model) if splitter is not None else [list(c.parameters()) for c in model.children()]
-    if not groups: raise ValueError("freeze_to needs a model made of children (e.g. nn.Sequential(body, head)) or a splitter giving parameter groups")
+    if not groups:
+        raise ValueError("freeze_to needs a model made of children (e.g. nn.Sequential(body, head)) "
+                         "or a splitter giving parameter groups")
     bn = {id(p) for mod in model.modules() if isinstance(mod, _bn_types) for p in mod.parameters(recurse=False)}
     n = n % len(groups) if n < 0 else min(n, len(groups))
     for i, g in enumerate(groups):
@@ -148,7 +159,7 @@ def body_head_splitter(m):
 
 # %% ../nbs/11a_transfer_learning.ipynb #87c76f49
 def disc_lrs(lr_min, lr_max, n):
-    "`n` learning rates evenly spaced in log space from `lr_min` (first group, the body's start) to `lr_max` (last group, the head)."
+    "`n` learning rates evenly spaced in log space from `lr_min` (first group, the body's start) to `lr_max` (head)."
     if n == 1: return [lr_max]
     return [lr_min * (lr_max / lr_min) ** (i / (n - 1)) for i in range(n)]
 

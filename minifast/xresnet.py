@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 # %% ../nbs/11_train_imagenette.ipynb #d2b893ac
 def conv_bn(ni, nf, ks=3, stride=1, zero_bn=False, act=True):
-    "Conv2d without bias + BatchNorm2d (+ ReLU if `act`); `zero_bn` starts the BatchNorm scale at 0, so the layer outputs 0 at init."
+    "Conv2d without bias + BatchNorm2d (+ ReLU if `act`); `zero_bn` starts the BN scale at 0 (outputs 0 at init)."
     bn = nn.BatchNorm2d(nf)
     nn.init.constant_(bn.weight, 0. if zero_bn else 1.)
     layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks // 2, bias=False), bn]
@@ -20,7 +20,7 @@ def conv_bn(ni, nf, ks=3, stride=1, zero_bn=False, act=True):
     return nn.Sequential(*layers)
 
 class ResBlock(nn.Module):
-    "Residual block from `ni` to `nh * expansion` channels: BasicBlock (3x3, 3x3) if `expansion` is 1, else Bottleneck (1x1, 3x3, 1x1)."
+    "Residual block from `ni` to `nh * expansion` channels: BasicBlock (3x3, 3x3) if `expansion` is 1, else Bottleneck."
     def __init__(self, expansion, ni, nh, stride=1):
         super().__init__()
         nf = nh * expansion
@@ -39,7 +39,7 @@ class ResBlock(nn.Module):
 
 # %% ../nbs/11_train_imagenette.ipynb #620f0e6b
 def init_xresnet(m):
-    "Kaiming-normal init (gain for ReLU) of every conv and linear weight in `m`, zero biases; BatchNorm weights are left as built."
+    "Kaiming-normal init (ReLU gain) of every conv and linear weight in `m`, zero biases; BatchNorm left as built."
     for l in m.modules():
         if isinstance(l, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(l.weight, nonlinearity='relu')
@@ -47,16 +47,19 @@ def init_xresnet(m):
     return m
 
 class XResNet(nn.Sequential):
-    "ResNet-D: 3-conv stem + max pool, stages of `layers[i]` `ResBlock`s of width `widths[i]`, average pool and a linear head."
+    "ResNet-D: 3-conv stem + max pool, stages of `layers[i]` `ResBlock`s of width `widths[i]`, avg pool, linear head."
     def __init__(self, expansion, layers, c_in=3, n_out=1000, stem=(32, 32, 64), widths=(64, 128, 256, 512)):
-        if c_in < 1 or n_out < 1: raise ValueError(f"XResNet needs c_in >= 1 and n_out >= 1, got c_in={c_in}, n_out={n_out}")
+        if c_in < 1 or n_out < 1:
+            raise ValueError(f"XResNet needs c_in >= 1 and n_out >= 1, got c_in={c_in}, n_out={n_out}")
         if len(layers) != len(widths):
-            raise ValueError(f"XResNet got {len(layers)} stages in layers={list(layers)} but {len(widths)} widths={list(widths)}: give one width per stage")
+            raise ValueError(f"XResNet got {len(layers)} stages in layers={list(layers)} "
+                             f"but {len(widths)} widths={list(widths)}: give one width per stage")
         nfs = [c_in, *stem]
         stem_layers = [conv_bn(nfs[i], nfs[i + 1], stride=2 if i == 0 else 1) for i in range(len(stem))]
         stages, ni = [], stem[-1]
         for i, (n, nh) in enumerate(zip(layers, widths)):
-            blocks = [ResBlock(expansion, ni if j == 0 else nh * expansion, nh, stride=2 if i > 0 and j == 0 else 1) for j in range(n)]
+            blocks = [ResBlock(expansion, ni if j == 0 else nh * expansion, nh, stride=2 if i > 0 and j == 0 else 1)
+                      for j in range(n)]
             stages.append(nn.Sequential(*blocks))
             ni = nh * expansion
         super().__init__(*stem_layers, nn.MaxPool2d(3, stride=2, padding=1), *stages,
