@@ -225,8 +225,8 @@ class CategoryProcessor(Processor):
         unseen = uniqueify(o for o in items if o not in self.otoi)
         if unseen:
             raise ValueError(f"label(s) {_short(unseen)} never seen in the training set (vocabulary of {len(self.vocab)}: "
-                             f"{_short(self.vocab)}); every class needs training examples: fix the split or drop those items, "
-                             "or pass other='other' to map unseen labels to one class")
+                             f"{_short(self.vocab)}); every class needs training examples: fix the split or drop those "
+                             "items, or pass other='other' to map unseen labels to one class")
         return [self.otoi[o] for o in items]
     def proc1(self, item):
         "The int for one label."

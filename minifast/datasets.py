@@ -621,8 +621,8 @@ def _check_imagenet_layout(path, classes, name):
         if found != sorted(classes):
             what = f"no {split}/ folder" if found is None else f"{split}/ holds {found[:3]}{' ...' * (len(found) > 3)}"
             raise DatasetError(f"{path} is not {name}: {what}, expected the {len(classes)} class folders "
-                               f"{sorted(classes)[:3]} ...; remove it (or point MINIFAST_DATA elsewhere) to fetch "
-                               "it again")
+                               f"{sorted(classes)[:3]} ...; remove it and the archive it came from (in MINIFAST_DATA "
+                               f"or the cache, {minifast_home()}), then call again to fetch the real one")
     return path
 
 def imagewoof(remote=None, show_progress=True) -> Path:
