@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PilTransform', 'PilRandomFlip', 'dihedral', 'PilRandomDihedral', 'GeneralCrop', 'CenterCrop', 'RandomResizedCrop',
-           'perspective_coeffs', 'perspective_apply', 'PilRandomPerspective', 'affine_warp', 'random_affine_thetas',
-           'BatchAugmentCallback', 'flip_batch', 'InferenceAugment', 'tta']
+           'RandomCrop', 'perspective_coeffs', 'perspective_apply', 'PilRandomPerspective', 'affine_warp',
+           'random_affine_thetas', 'BatchAugmentCallback', 'flip_batch', 'InferenceAugment', 'tta']
 
 # %% ../nbs/10_augmentation.ipynb #a00a5ceb
 import math, random
@@ -112,6 +112,35 @@ class RandomResizedCrop(GeneralCrop):
 
     def __repr__(self):
         return f'{type(self).__name__}({self.size}, scale={self.scale}, ratio={tuple(round(r, 3) for r in self.ratio)})'
+
+# %% ../nbs/10_augmentation.ipynb #42c40937
+import PIL.ImageOps
+
+class RandomCrop(PilTransform):
+    "Cut a `size` box (int or (width, height)) at a random place from the image padded by `padding` pixels of `fill`."
+    def __init__(self, size, padding=0, fill=0):
+        self.size = _pair(size, 'RandomCrop')
+        if not isinstance(padding, int) or padding < 0:
+            raise ValueError(f"RandomCrop: padding must be a non-negative int, got {padding!r}")
+        self.padding, self.fill = padding, fill
+
+    def crop_box(self, w, h):
+        "A random `size` box (left, top, right, bottom) in the `w` x `h` image once padded."
+        (cw, ch), pw, ph = self.size, w + 2 * self.padding, h + 2 * self.padding
+        if cw > pw or ch > ph:
+            raise ValueError(f"RandomCrop: a {cw}x{ch} crop does not fit in a {w}x{h} image padded by {self.padding} "
+                             f"({pw}x{ph}): resize the image first or pad more")
+        left, top = random.randint(0, pw - cw), random.randint(0, ph - ch)
+        return (left, top, left + cw, top + ch)
+
+    def __call__(self, x):
+        box = self.crop_box(*x.size)
+        if self.padding:
+            # PIL reads a single int as a packed colour (7 -> (7, 0, 0)), so spell it out for every band
+            fill = (self.fill,) * len(x.getbands()) if isinstance(self.fill, int) else self.fill
+            x = PIL.ImageOps.expand(x, border=self.padding, fill=fill)
+        return x.crop(box)
+    def __repr__(self): return f'{type(self).__name__}({self.size}, padding={self.padding})'
 
 # %% ../nbs/10_augmentation.ipynb #d1ebdf01
 def perspective_coeffs(src, dst):

@@ -4,14 +4,17 @@
 
 # %% auto #0
 __all__ = ['test', 'test_eq', 'test_ne', 'near', 'test_near', 'test_fail', 'listify', 'setify', 'compose', 'camel2snake',
-           'ListContainer', 'default_device', 'to_device', 'torch_threads', 'atomic_write', 'atomic_dir']
+           'ListContainer', 'ls', 'parallel', 'unsqueeze', 'default_device', 'to_device', 'torch_threads',
+           'atomic_write', 'atomic_dir']
 
 # %% ../nbs/00a_core.ipynb #c904f972
-import operator, re, os, tempfile, shutil
+import operator, re, os, tempfile, shutil, multiprocessing
 from pathlib import Path
 from contextlib import contextmanager
 from collections.abc import Iterable, Generator
+from concurrent.futures import ProcessPoolExecutor
 import torch
+from fastprogress.fastprogress import progress_bar
 
 # %% ../nbs/00a_core.ipynb #424514ec
 def test(a, b, cmp, cname=None):
@@ -98,6 +101,34 @@ class ListContainer:
     def __repr__(self):
         res = f'{self.__class__.__name__} ({len(self)} items)\n{self.items[:10]}'
         return res[:-1] + '...]' if len(self) > 10 else res
+
+# %% ../nbs/00a_core.ipynb #0fd132d6
+def ls(path):
+    "The entries of folder `path`, sorted (patched onto `pathlib.Path` as `Path.ls` when it has none)."
+    path = Path(path)
+    if not path.is_dir():
+        raise NotADirectoryError(f"ls: {path} is not a folder" + ("" if path.exists() else " (it does not exist)"))
+    return sorted(path.iterdir())
+
+if not hasattr(Path, 'ls'): Path.ls = ls
+
+# %% ../nbs/00a_core.ipynb #797f0454
+def _fork_context():
+    # fork shares loaded modules (and notebook-defined functions) with the workers; not every OS has it
+    return multiprocessing.get_context('fork') if 'fork' in multiprocessing.get_all_start_methods() else None
+
+def parallel(func, items, max_workers=4, progress=True):
+    "`[func(o) for o in items]` computed in `max_workers` processes (in this one when fewer than 2), in input order."
+    items = list(items)
+    bar = (lambda it: progress_bar(it, total=len(items), leave=False)) if progress and len(items) > 1 else iter
+    if max_workers < 2 or len(items) < 2: return list(bar(map(func, items)))
+    with ProcessPoolExecutor(max_workers, mp_context=_fork_context()) as ex: return list(bar(ex.map(func, items)))
+
+# %% ../nbs/00a_core.ipynb #8977decd
+def unsqueeze(x, dims):
+    "`x` with a unit axis inserted at each of `dims`, in turn: `unsqueeze(t, (1, 2, 3))` makes `(n,)` `(n, 1, 1, 1)`."
+    for d in listify(dims): x = torch.unsqueeze(x, d)
+    return x
 
 # %% ../nbs/00a_core.ipynb #ccefd000
 def default_device():

@@ -412,8 +412,10 @@ class AvgStatsCallback(Callback):
     def __init__(self, metrics=None, verbose=True):
         self.train_stats, self.valid_stats = AvgStats(metrics, True), AvgStats(metrics, False)
         self.verbose, self.history = verbose, []
-    def before_fit(self): self.history = []
+    # a new history starts with the fit's first epoch: a fit refused in before_fit keeps the last one
+    def before_fit(self): self._new_fit = True
     def before_epoch(self):
+        if getattr(self, '_new_fit', True): self.history, self._new_fit = [], False
         self.train_stats.reset(); self.valid_stats.reset()
     def after_loss(self):
         stats = self.train_stats if self.learn.in_train else self.valid_stats

@@ -76,7 +76,7 @@ class MixUp(Callback):
         self.lam = torch.max(lam, 1 - lam)
         self.shuffle = torch.randperm(yb.size(0), device=xb.device)
         self.yb1 = yb[self.shuffle]
-        self.learn.xb = lin_comb(xb, xb[self.shuffle], self.lam.view(-1, *[1] * (xb.dim() - 1)).to(xb.dtype))
+        self.learn.xb = lin_comb(xb, xb[self.shuffle], unsqueeze(self.lam, range(1, xb.dim())).to(xb.dtype))
 
     def mixed_loss(self, pred, yb):
         "The learner's loss while this callback is attached: blended per-sample losses in training, else the original."

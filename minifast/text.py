@@ -11,13 +11,11 @@ __all__ = ['UNK', 'PAD', 'BOS', 'EOS', 'FLD', 'TK_REP', 'TK_WREP', 'TK_UP', 'TK_
            'imdb_lm_data', 'text_clas_data']
 
 # %% ../nbs/12_text.ipynb #423fc56a
-import re, html, os, csv, multiprocessing
+import re, html, os, csv
 from functools import partial
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import torch
-from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import DataLoader
 from .data import DataBunch
@@ -159,16 +157,7 @@ class TokenizeProcessor(Processor):
 
     def __call__(self, items):
         chunks = [items[i:i + self.chunksize] for i in range(0, len(items), self.chunksize)]
-        pb = ((lambda o: progress_bar(o, total=len(chunks), leave=False)) if self.progress and len(chunks) > 1
-              else (lambda o: o))
-        if self.max_workers <= 1 or len(chunks) <= 1:
-            res = [self.proc_chunk(c) for c in pb(chunks)]
-        else:
-            # fork shares the loaded modules with the workers (and works for classes defined in a notebook)
-            ctx = multiprocessing.get_context('fork') if 'fork' in multiprocessing.get_all_start_methods() else None
-            with ProcessPoolExecutor(self.max_workers, mp_context=ctx) as ex:
-                res = list(pb(ex.map(self.proc_chunk, chunks)))
-        return sum(res, [])
+        return sum(parallel(self.proc_chunk, chunks, self.max_workers, progress=self.progress), [])
 
     def proc1(self, item):
         "The tokens of one text."
