@@ -46,8 +46,8 @@ def find_data(arg):
     if not arg and os.environ.get('MINIFAST_DATA'): cands.append(Path(os.environ['MINIFAST_DATA']) / 'imagenette-128')
     for c in cands:
         if (c / 'train').is_dir() and (c / 'val').is_dir(): return c
-    sys.exit(f"imagenette_gpu: no Imagenette folder with train/ and val/ found (looked in {', '.join(map(str, cands))}): "
-             "pass --data")
+    sys.exit(f"imagenette_gpu: no Imagenette folder with train/ and val/ found (looked in "
+             f"{', '.join(map(str, cands))}): pass --data")
 
 
 def load_split(root, split, size, n=None, workers=16):
@@ -128,7 +128,8 @@ def train_minifast(model, train_dl, valid_dl, epochs, lr, timer):
 
 
 def _cos(a, b, pos): return a + (1 + math.cos(math.pi * (1 - pos))) * (b - a) / 2
-def _one_cycle(pos, lo, hi, final): return _cos(lo, hi, pos / PCT) if pos < PCT else _cos(hi, final, (pos - PCT) / (1 - PCT))
+def _one_cycle(pos, lo, hi, final):
+    return _cos(lo, hi, pos / PCT) if pos < PCT else _cos(hi, final, (pos - PCT) / (1 - PCT))
 
 
 def train_plain(model, train_dl, valid_dl, epochs, lr, timer):
