@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['PilTransform', 'PilRandomFlip', 'dihedral', 'PilRandomDihedral', 'GeneralCrop', 'CenterCrop', 'RandomResizedCrop',
            'RandomCrop', 'perspective_coeffs', 'perspective_apply', 'PilRandomPerspective', 'affine_warp',
-           'random_affine_thetas', 'BatchAugmentCallback', 'flip_batch', 'InferenceAugment', 'tta']
+           'random_affine_thetas', 'BatchAugmentCallback', 'random_flip', 'RandomFlipCallback', 'flip_batch',
+           'InferenceAugment', 'tta']
 
 # %% ../nbs/10_augmentation.ipynb #a00a5ceb
 import math, random
@@ -232,6 +233,25 @@ class BatchAugmentCallback(BatchTransformXCallback):
         "A randomly warped copy of the batch `xb`."
         theta = random_affine_thetas(xb.shape[0], device=xb.device, dtype=xb.dtype, **self.kw)
         return affine_warp(xb, theta, self.mode, self.padding_mode)
+    def before_batch(self):
+        if self.learn.in_train: super().before_batch()
+
+# %% ../nbs/10_augmentation.ipynb #4d485a2b
+def random_flip(xb, p=0.5):
+    "Mirror each image of the batch `xb` (N, C, H, W) left to right with probability `p`, independently."
+    _check_p(p, 'random_flip')
+    flip = torch.rand(xb.shape[0], *[1] * (xb.ndim - 1), device=xb.device) < p
+    return torch.where(flip, xb.flip(-1), xb)
+
+class RandomFlipCallback(BatchTransformXCallback):
+    "Flip each training image left to right with probability `p` (`random_flip`); validation batches pass unchanged."
+    run_before = 'NormalizeCallback'   # as BatchAugmentCallback: augment the image, then normalise it
+    def __init__(self, p=0.5):
+        super().__init__(self.augment)
+        self.p = _check_p(p, 'RandomFlipCallback')
+    def augment(self, xb):
+        "A copy of the batch `xb` with each image flipped with probability `p`."
+        return random_flip(xb, self.p)
     def before_batch(self):
         if self.learn.in_train: super().before_batch()
 
