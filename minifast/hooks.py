@@ -73,12 +73,15 @@ def plot_stats(hooks, n_first=None, figsize=(10, 4)):
     return fig
 
 def plot_hists(hooks, figsize=(15, 6)):
-    "Shows each hook's activation histogram over training as an image: x is the batch, y the value (bottom = -7), colour log(1+count)."
+    "Shows each hook's activation histogram over training as an image: x the batch, y the value, colour log(1+count)."
     hooks = listify(hooks)
     ncols = 2; nrows = (len(hooks) + 1) // 2
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for i, (ax, h) in enumerate(zip(axes.flatten(), hooks)):
-        ax.imshow(get_hist(h), origin='lower', aspect='auto'); ax.set_title(f'layer {i}'); ax.axis('off')
+        hist, (lo, hi) = get_hist(h), h.hist_range
+        im = ax.imshow(hist, origin='lower', aspect='auto', extent=(0, hist.shape[1], lo, hi))
+        ax.set_title(f'layer {i}'); ax.set_xlabel('batch'); ax.set_ylabel('activation value')
+        fig.colorbar(im, ax=ax, label='log(1 + count)')
     for ax in axes.flatten()[len(hooks):]: ax.axis('off')
     plt.tight_layout()
     return fig
