@@ -79,7 +79,10 @@ def plot_hists(hooks, figsize=(15, 6)):
     ncols = 2; nrows = (len(hooks) + 1) // 2
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for i, (ax, h) in enumerate(zip(axes.flatten(), hooks)):
-        ax.imshow(get_hist(h), origin='lower', aspect='auto'); ax.set_title(f'layer {i}'); ax.axis('off')
+        hist, (lo, hi) = get_hist(h), h.hist_range
+        im = ax.imshow(hist, origin='lower', aspect='auto', extent=(0, hist.shape[1], lo, hi))
+        ax.set_title(f'layer {i}'); ax.set_xlabel('batch'); ax.set_ylabel('activation value')
+        fig.colorbar(im, ax=ax, label='log(1 + count)')
     for ax in axes.flatten()[len(hooks):]: ax.axis('off')
     plt.tight_layout()
     return fig
