@@ -376,6 +376,10 @@ def _metric_name(m):
     m = getattr(m, 'func', m)  # a functools.partial
     return getattr(m, '__name__', type(m).__name__)
 
+def _as_f32(x):
+    # low-precision floats (bfloat16 has 8 bits of mantissa) cannot hold a sum over an epoch
+    return x.float() if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != torch.float64 else x
+
 class AvgStats:
     "Batch-size-weighted running totals of loss and `metrics` for one phase (train if `in_train`, else valid)."
     def __init__(self, metrics, in_train): self.metrics, self.in_train = listify(metrics), in_train; self.reset()
@@ -388,8 +392,9 @@ class AvgStats:
         "Add the current batch's loss and metrics (as detached tensors: no device sync here)."
         bn = len(learn.yb)
         self.count += bn
-        self.tot_loss = self.tot_loss + learn.loss.detach() * bn
-        for i, m in enumerate(self.metrics): self.tot_mets[i] = self.tot_mets[i] + m(learn.pred, learn.yb) * bn
+        # in float32: a bfloat16 or float16 loss (mixed precision) would make the running sum stop growing
+        self.tot_loss = self.tot_loss + _as_f32(learn.loss.detach()) * bn
+        for i, m in enumerate(self.metrics): self.tot_mets[i] = self.tot_mets[i] + _as_f32(m(learn.pred, learn.yb)) * bn
 
     @property
     def all_stats(self):
