@@ -56,3 +56,16 @@ def test_fresh_venv(dist, tmp_path):
     r = subprocess.run([str(py), '-c', 'import minifast, sys; print(minifast.__file__)'], capture_output=True,
                        text=True, cwd=tmp_path, check=True)
     assert str(env_dir) in r.stdout
+    # train -> predict with the installed commands only: a tiny Fashion-MNIST run, then --predict on a PNG
+    out, img = tmp_path/'run', tmp_path/'item.png'
+    r = subprocess.run([str(env_dir/'bin'/'minifast_train'), 'fashion_mnist', '--n-train', '300', '--n-valid', '100',
+                        '--bs', '50', '--epochs', '1', '--bars', 'off', '--out', str(out)],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    subprocess.run([str(py), '-c', f"from PIL import Image; Image.new('L', (40, 30), 128).save({str(img)!r})"], check=True)
+    r = subprocess.run([str(env_dir/'bin'/'minifast_train'), '--out', str(out), '--predict', str(img)],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    label, prob, fn = r.stdout.strip().split('\t')
+    assert label in ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
+                     'Ankle boot') and 0 < float(prob) <= 1 and fn == str(img), r.stdout
