@@ -15,18 +15,10 @@ from minifast.datasets import fashion_mnist
 from minifast.core import torch_threads
 from minifast.datablock import to_byte_tensor
 from minifast.cli import main, load_results, load_classifier, ImageClassifier, ImageInput
+from _cli import run_main as _run_main
 
 
-def run_main(argv):
-    "Run `main(argv)` in this process; returns (exit status, stdout, stderr)."
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: main([str(a) for a in argv])
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-            if not isinstance(e.code, int) and e.code is not None: err.write(str(e.code) + '\n')
-    return code, out.getvalue(), err.getvalue()
+def run_main(argv): return _run_main(main, argv)
 
 
 def png_header_only(w, h):

@@ -11,48 +11,20 @@ import torch
 from PIL import Image
 from minifast.core import torch_threads
 from minifast.cli import main, check_run, load_results, load_model, load_classifier, RunMismatchError, RUN_FILES
+from _cli import run_main as _run_main, run_until as _run_until, snapshot, temp_folders
 
 TINY = ['mnist', '--n-train', '300', '--n-valid', '100', '--bs', '50', '--bars', 'off']
 # a second run that takes long enough to be interrupted after its first epoch (each epoch is well under a second)
 LONG = ['mnist', '--n-train', '600', '--n-valid', '100', '--bs', '50', '--bars', 'off', '--epochs', '200']
 
 
-def run_main(argv):
-    "Run `main(argv)` in this process; returns (exit status, stdout, stderr)."
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: main([str(a) for a in argv])
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-            if not isinstance(e.code, int) and e.code is not None: err.write(str(e.code) + '\n')
-    return code, out.getvalue(), err.getvalue()
+def run_main(argv): return _run_main(main, argv)
 
 
 def run_until(argv, pattern, sig, timeout=300):
-    "Start the console script; when a stdout line matches `pattern`, send `sig`. Returns (status, stdout, stderr)."
-    p = subprocess.Popen([sys.executable, '-m', 'minifast.cli', *map(str, argv)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
-    lines, sent, t0 = [], False, time.time()
-    try:
-        for line in p.stdout:   # the results table's rows are flushed as each epoch ends
-            lines.append(line)
-            if re.match(pattern, line): p.send_signal(sig); sent = True; break
-            if time.time() - t0 > timeout: break
-        rest, err = p.communicate(timeout=timeout)
-    finally:
-        if p.poll() is None: p.kill(); p.wait()
-    assert sent, f"the pattern {pattern!r} never appeared:\n{''.join(lines)}"
-    return p.returncode, ''.join(lines) + rest, err
-
-
-def snapshot(out):
-    "Every file of the run folder `out` with its bytes."
-    return {p.name: p.read_bytes() for p in sorted(Path(out).iterdir())}
-
-
-def temp_folders(out):
-    return sorted(p.name for p in Path(out).parent.iterdir() if p.name.startswith(f'.{Path(out).name}.'))
+    "Start minifast_train; when a stdout line matches `pattern`, send `sig`. Returns (status, stdout, stderr)."
+    return _run_until('minifast.cli', argv, lambda lines: re.match(pattern, lines[-1]), sig, timeout,
+                      env=dict(os.environ, OMP_NUM_THREADS='1'))
 
 
 @pytest.fixture(scope='module', autouse=True)

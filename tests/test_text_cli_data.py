@@ -9,6 +9,7 @@ import pytest
 from minifast.core import torch_threads
 from minifast.cli import check_run
 from minifast.text_cli import main, TEXT_RUN_FILES
+from _cli import run_main as _run_main
 
 SMALL = ['--lm', 'none', '--emb-sz', '8', '--n-hid', '8', '--n-layers', '1', '--min-freq', '1', '--bs', '8',
          '--workers', '0', '--bars', 'off', '--epochs', '1']
@@ -21,16 +22,7 @@ def quiet_env(tmp_path, monkeypatch):
     with torch_threads(1): yield
 
 
-def run_main(argv):
-    "Run `main(argv)` in this process; returns (exit status, stdout, stderr)."
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: main([str(a) for a in argv])
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-            if not isinstance(e.code, int) and e.code is not None: err.write(str(e.code) + '\n')
-    return code, out.getvalue(), err.getvalue()
+def run_main(argv): return _run_main(main, argv)
 
 
 def error_line(code, so, se):

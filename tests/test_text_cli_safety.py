@@ -14,6 +14,7 @@ import torch
 from minifast.core import torch_threads
 from minifast.cli import check_run, load_classifier, RunMismatchError
 from minifast.text_cli import main, TEXT_RUN_FILES, SavedTextClassifier
+from _cli import run_main as _run_main, run_until as _run_until, snapshot, temp_folders
 import minifast.cli
 
 
@@ -43,33 +44,12 @@ def quiet_env(tmp_path, monkeypatch):
     with torch_threads(1): yield
 
 
-def run_main(argv):
-    "Run `main(argv)` in this process; returns (exit status, stdout, stderr)."
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: main([str(a) for a in argv])
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-            if not isinstance(e.code, int) and e.code is not None: err.write(str(e.code) + '\n')
-    return code, out.getvalue(), err.getvalue()
+def run_main(argv): return _run_main(main, argv)
 
 
 def run_until(argv, when, sig, timeout=300, env=None):
-    "Start the console script; send `sig` once `when(lines so far)` is true. Returns (status, stdout, stderr)."
-    p = subprocess.Popen([sys.executable, '-m', 'minifast.text_cli', *map(str, argv)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env or dict(os.environ))
-    lines, sent, t0 = [], False, time.time()
-    try:
-        for line in p.stdout:   # every line of the tool's output is flushed as it is printed
-            lines.append(line)
-            if when(lines): p.send_signal(sig); sent = True; break
-            if time.time() - t0 > timeout: break
-        rest, err = p.communicate(timeout=timeout)
-    finally:
-        if p.poll() is None: p.kill(); p.wait()
-    assert sent, f"the moment never came:\n{''.join(lines)}\n{err if not sent else ''}"
-    return p.returncode, ''.join(lines) + rest, err
+    "Start minifast_train_text; send `sig` once `when(lines so far)` is true. Returns (status, stdout, stderr)."
+    return _run_until('minifast.text_cli', argv, when, sig, timeout, env)
 
 
 def first_row_after(marker):
@@ -78,15 +58,6 @@ def first_row_after(marker):
         i = next((i for i, l in enumerate(lines) if l.startswith(marker)), None)
         return i is not None and any(re.match(r'0\s+\d', l) for l in lines[i + 1:])
     return when
-
-
-def snapshot(out):
-    "Every file under the run folder `out` with its bytes."
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(Path(out).rglob('*')) if p.is_file()}
-
-
-def temp_folders(out):
-    return sorted(p.name for p in Path(out).parent.iterdir() if p.name.startswith(f'.{Path(out).name}.'))
 
 
 @pytest.fixture(scope='module')
