@@ -499,6 +499,19 @@ def _remove_stale(out):
             removed.append(d)
     return removed
 
+def _open_run(stack, out, prog, kind, run_id, error):
+    "The run's temporary folder beside `out` (entered on `stack`, swapped into place at its end) with its run.json."
+    for d in _remove_stale(out):
+        print(f"{prog}: removed {d}, left by a run that was killed", file=sys.stderr)
+    try: tmp = stack.enter_context(atomic_dir(out))
+    except OSError as e: raise error(f"cannot create the run's folder beside {out}: {e}") from None
+    umask = os.umask(0); os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)   # mkdtemp makes a private folder; a run's folder is an ordinary one
+    run = dict(run_id=run_id, status='running', kind=kind, pid=os.getpid(), host=socket.gethostname(),
+               started=time.strftime('%Y-%m-%d %H:%M:%S'), minifast_version=__version__)
+    _write_json(tmp / 'run.json', run)
+    return tmp, run
+
 @contextlib.contextmanager
 def _signals_held():
     "Hold SIGINT and SIGTERM back while the block runs (moving a finished run into place); they arrive after it."
@@ -530,15 +543,7 @@ def _train(args, extra_cbs=()):
     args.run_id = run_id = _new_run_id()
     with contextlib.ExitStack() as stack:
         if main_process:   # only rank 0 writes; it writes into a temporary folder that becomes `out` at the end
-            for d in _remove_stale(out):
-                print(f"minifast_train: removed {d}, left by a run that was killed", file=sys.stderr)
-            try: tmp = stack.enter_context(atomic_dir(out))
-            except OSError as e: raise TrainError(f"cannot create the run's folder beside {out}: {e}") from None
-            umask = os.umask(0); os.umask(umask)
-            os.chmod(tmp, 0o777 & ~umask)   # mkdtemp makes a private folder; a run's folder is an ordinary one
-            run = dict(run_id=run_id, status='running', kind='image', pid=os.getpid(), host=socket.gethostname(),
-                       started=time.strftime('%Y-%m-%d %H:%M:%S'), minifast_version=__version__)
-            _write_json(tmp / 'run.json', run)
+            tmp, run = _open_run(stack, out, 'minifast_train', 'image', run_id, TrainError)
         # a download happens once, on rank 0; a folder is checked by every process at once (nothing is written)
         with rank0_first() if args.data in DATASETS else contextlib.nullcontext():
             data, classes, mean, std = load_data(args)

@@ -17,7 +17,7 @@ from .core import *
 from .learner import Callback, NonFiniteLossError
 from .cli import (TrainError, check_run, _add, _checked, _positive, _int_from,
                           _non_negative_int, _non_negative_float, _MAX_SEED, _write_json, _check_out, _is_run_folder,
-                          _remove_stale, _signals_held, _signals_raise, _report_interrupt, _new_run_id, _check_finite)
+                          _open_run, _signals_held, _signals_raise, _report_interrupt, _new_run_id, _check_finite)
 from .progress import ProgressCallback
 from .datasets import DatasetError
 from .transfer import CheckpointError
@@ -293,15 +293,7 @@ def train(args):
     bars = {'auto': None, 'on': True, 'off': False}[args.bars]
     args.run_id = run_id = _new_run_id()
     with contextlib.ExitStack() as stack:
-        for d in _remove_stale(out):
-            print(f"minifast_train_text: removed {d}, left by a run that was killed", file=sys.stderr)
-        try: tmp = stack.enter_context(atomic_dir(out))
-        except OSError as e: raise TextTrainError(f"cannot create the run's folder beside {out}: {e}") from None
-        umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)   # mkdtemp makes a private folder; a run's folder is an ordinary one
-        run = dict(run_id=run_id, status='running', kind='text', pid=os.getpid(), host=socket.gethostname(),
-                   started=time.strftime('%Y-%m-%d %H:%M:%S'), minifast_version=__version__)
-        _write_json(tmp / 'run.json', run)
+        tmp, run = _open_run(stack, out, 'minifast_train_text', 'text', run_id, TextTrainError)
         # Every text is read, tokenised and numericalised before any training: bad data stops the run here.
         lm_data = None
         if lm_src == 'train':
