@@ -38,7 +38,8 @@ def test_ne(a, b):
 
 def near(a, b, atol=1e-5, rtol=1e-3):
     "True when tensors `a` and `b` have the same shape and are close within `atol`/`rtol`."
-    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    # Python numbers and arrays straight to float64: through torch's default float32 they would lose digits
+    a, b = [x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float64) for x in (a, b)]
     return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=rtol, atol=atol)
 
 def test_near(a, b, atol=1e-5, rtol=1e-3):
